@@ -1,0 +1,65 @@
+"""migr-hf: Modality-Importance-Guided Reasoning (MIGR) on the Hugging Face stack."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# torch is deliberately a range that the CPU wheel 2.13 satisfies: install CPU torch first
+# (see the Makefile) so that pip does not pull a multi-GB CUDA build.
+INSTALL_REQUIRES = [
+    "torch>=2.6",
+    "transformers>=5.23,<6",
+    "trl>=1.16,<2",
+    "peft>=0.21",
+    "datasets>=5.2",
+    "accelerate>=1.15",
+    "evaluate>=0.4.6",
+    "huggingface_hub>=2.4",
+    "tokenizers>=0.22",
+    "safetensors>=0.5",
+    "av>=18,<19",
+    "numpy>=1.26",
+    "pyyaml>=6",
+    "tqdm>=4.66",
+    "openpyxl>=3.1",
+    "matplotlib>=3.8",
+]
+
+EXTRAS = {
+    "judge": ["openai>=1.60"],
+    "demo": ["gradio>=5"],
+    "deepspeed": ["deepspeed>=0.16"],
+    "quantization": ["bitsandbytes>=0.45"],
+}
+EXTRAS["test"] = [
+    "pytest>=8",
+    "pytest-xdist>=3.6",
+    "hypothesis>=6.100",
+    "playwright>=1.50",
+    *EXTRAS["judge"],
+    *EXTRAS["demo"],
+]
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name="migr-hf",
+    version="0.1.0.dev0",
+    description="Modality-Importance-Guided Reasoning for multimodal emotion understanding, on transformers/trl",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["migr_hf", "migr_hf.*"]),
+    include_package_data=True,
+    package_data={"migr_hf": ["**/*.jinja", "**/*.json", "**/*.yaml", "**/*.md", "**/*.txt"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["migr-hf=migr_hf.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
