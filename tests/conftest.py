@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny MIGR-Omni checkpoint built once per session, and the HumanOmni golden fixture."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+sys.path.insert(0, str(TESTS_DIR))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random tiny MIGR-Omni checkpoint (model + processor) saved with `save_pretrained`."""
+    from migr_hf.tiny import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-migr-omni"))
+
+
+@pytest.fixture(scope="session")
+def humanomni_fixture() -> Path:
+    """Outputs of the original R1-Omni code on a tiny random HumanOmni checkpoint (see its README)."""
+    return TESTS_DIR / "fixtures" / "humanomni-r1omni-tiny"
