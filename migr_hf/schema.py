@@ -12,12 +12,14 @@ ID = "id"
 SOURCE = "source"  # "dfew" | "mafw" | "emer"
 SPLIT = "split"
 VIDEO = "video"  # path (or bytes) of the clip; audio is read from the same file
+VIDEO_BYTES = "video_bytes"  # the clip's bytes, only in datasets built with embedded media
 LABEL = "label"  # ground-truth label word in the benchmark's vocabulary
 LABEL_SET = "label_set"  # name of the label vocabulary, see migr_hf.labels
 REASONING = "reasoning"  # free-form reasoning text before splitting
 MODALITY_IMPORTANCE = "modality_importance"  # a ModalityImportance value
 PROMPT = "prompt"
 COMPLETION = "completion"
+ORDER = "order"  # SFT targets: "audio_first" | "visual_first"
 
 
 class ModalityImportance(str, Enum):

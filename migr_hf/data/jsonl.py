@@ -1,0 +1,173 @@
+"""Crash-safe files: whole-file atomic writes, a resumable append-only JSONL store, and the failures file.
+
+Whole files (parquet shards, cards, summaries) are written to a temporary file in the same folder and moved over
+the target with `os.replace`, so a reader sees the old file or the new one, never half of one. JSONL records are
+appended whole lines at a time, flushed and fsynced before the call returns, so a crash loses at most the records
+of the call in flight; a torn last line left by such a crash is dropped (and cut from the file) when the store is
+opened again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .records import Failure
+
+logger = logging.getLogger(__name__)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, `os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` with UTF-8 ``text`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Replace ``path`` with ``obj`` as indented JSON atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    if not lines:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class JsonlStore:
+    """Append-only JSONL file of dict records keyed by ``key``, for work that must survive a crash and resume.
+
+    Opening the store reads every complete record; a torn last line (a crash in the middle of an append) is cut
+    from the file, while a malformed line anywhere else raises `ValueError`. When a key appears more than once the
+    last record wins.
+
+    Args:
+        path: The JSONL file; created (with its folder) on the first append.
+        key: Field of each record that identifies it.
+    """
+
+    def __init__(self, path: str | os.PathLike, key: str = "id") -> None:
+        self.path = Path(path)
+        self.key = key
+        self._records: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{self.path}:{number}: malformed JSONL record ({err})") from None
+            self._records[str(record[self.key])] = record
+        if tail.strip():
+            try:
+                record = json.loads(tail)
+            except json.JSONDecodeError:
+                logger.warning(
+                    "%s: dropping a torn last line (%d bytes) left by an interrupted write", self.path, len(tail)
+                )
+                with open(self.path, "r+b") as handle:
+                    handle.truncate(len(data) - len(tail))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            else:
+                self._records[str(record[self.key])] = record
+                with open(self.path, "ab") as handle:
+                    handle.write(b"\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self._records.values()))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The last record stored under ``key``, or ``None``."""
+        return self._records.get(key)
+
+    @property
+    def done_ids(self) -> frozenset[str]:
+        """Keys of every stored record."""
+        return frozenset(self._records)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record durably."""
+        self.append_many([record])
+
+    def append_many(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append records durably in one write (one fsync for the whole batch)."""
+        records = [dict(record) for record in records]
+        for record in records:
+            if self.key not in record:
+                raise KeyError(f"record has no {self.key!r} field: {record}")
+        _append_lines(self.path, [json.dumps(record, ensure_ascii=False) + "\n" for record in records])
+        for record in records:
+            self._records[str(record[self.key])] = record
+
+
+class FailureLog:
+    """Failures of one build: kept in memory and, when ``path`` is given, appended durably to a JSONL file.
+
+    The file is truncated when the log is created: every run re-detects its failures (failed samples are retried,
+    never marked done), so the file always describes the latest run.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.failures: list[Failure] = []
+        if self.path is not None:
+            atomic_write_bytes(self.path, b"")
+
+    def add(self, failure: Failure) -> None:
+        """Record a failure (usable as a reader's ``on_failure`` callback)."""
+        self.failures.append(failure)
+        logger.debug("skipping %s (%s): %s %s", failure.id, failure.file, failure.reason.value, failure.detail)
+        if self.path is not None:
+            _append_lines(self.path, [json.dumps(failure.to_dict(), ensure_ascii=False) + "\n"])
+
+    def __len__(self) -> int:
+        return len(self.failures)
+
+    def counts(self) -> dict[str, int]:
+        """Number of failures per reason."""
+        return dict(sorted(Counter(failure.reason.value for failure in self.failures).items()))
+
+    def ids(self) -> set[str]:
+        """Ids of the failed samples."""
+        return {failure.id for failure in self.failures if failure.id is not None}

@@ -1,0 +1,321 @@
+"""Split reasoning text into audio, visual and concluding parts, and compose MI-ordered SFT targets (paper 3.1.3).
+
+Rule-based splitter (`split_reasoning`). The text is cut into sentences (quote-aware: a quoted subtitle with
+several sentences stays one sentence; abbreviations such as "e.g." and decimals do not end a sentence; blank
+lines always do). Each sentence is then assigned, in order of precedence:
+
+1. Header cue at the start of the sentence: it opens an explicit section that the following sentences stay in
+   until the next header.
+
+   * visual: "In/From the video/clip/footage/scene/image(s)/frame(s)/visuals", "Visually", "In terms of the
+     visual/facial ...", "The visual/facial cues/content/information/expression ...", "Looking at/Observing/
+     Watching the video/face/person ...".
+   * audio: "In/From the audio/speech/voice/sound(track)", "Acoustically", "In terms of the audio/voice/speech/
+     tone ...", "The audio/acoustic/vocal cues/content/information/track ...", "Listening to ...", "Hearing ...",
+     and the spoken content: "In/From the text/subtitle(s)/transcript/dialogue/lines", "The subtitle/transcript
+     ...". Subtitles are the speech of the audio track, so text clues belong to the audio part.
+   * conclusion: "Based on", "Therefore", "Thus", "Hence", "Consequently", "Overall", "In summary", "To
+     summarize", "In conclusion", "To conclude", "To sum up", "Taken together", "All in all", "In short",
+     "Considering/Combining/Integrating/Putting all/these/the above/together/both ...".
+
+2. Inference cue anywhere in the sentence ("we can infer/conclude/deduce", "can be inferred/concluded/deduced"):
+   conclusion, and the following sentences stay there.
+3. Inside an explicit section (opened by a header or an inference cue), the sentence continues that section.
+4. Otherwise, keyword vote: audio words (audio, voice, vocal, tone, intonation, pitch, speech, speak*, said,
+   says, sound*, volume, loud*, whisper*, shout*, yell*, scream*, sigh*, sob*, subtitle*, transcript, utterance,
+   words, accent, prosody, music, hear*, listen*, acoustic*) against visual words (video, visual*, face, facial,
+   expression*, eye*, brow*, forehead, mouth, lip(s), smil*, frown*, gaz*, star(e|ing), glanc*, head, nod*, body,
+   gesture*, posture, hand*, look*, frame*, scene, cheek*, jaw, nose, tear*, AUxx, action unit(s), appearance,
+   wrinkl*). The larger count wins; a tie continues the current part, and a first sentence without cues goes to
+   the conclusion.
+
+EMER's "In the video, ... In the audio, ... In the text, ... Based on ..., we can infer ..." therefore splits into
+video sentences (visual), audio and subtitle sentences (audio), and the final inference (conclusion).
+`LLMReasoningSplitter` asks an OpenAI-compatible model instead, falling back to the rules when its reply cannot
+be parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal, Protocol
+
+from .. import schema
+from ..schema import ModalityImportance
+from .llm import LLMClient
+from .records import SampleRecord
+
+logger = logging.getLogger(__name__)
+
+VISUAL_HEADER_CUES = (
+    r"(in|from|within) the (video|clip|footage|scene|images?|frames?|visuals?)\b",
+    r"visually\b",
+    r"in terms of (the )?(visual|facial|video)",
+    r"(the )?(visual|facial) (cues?|content|information|modality|evidence|expressions?)\b",
+    r"(looking at|observing|watching) (the )?(video|clip|face|frames?|person|character|man|woman)",
+)
+AUDIO_HEADER_CUES = (
+    r"(in|from|within) the (audio|speech|voice|sound|soundtrack)\b",
+    r"acoustically\b",
+    r"in terms of (the )?(audio|voice|speech|tone|acoustics?)",
+    r"(the )?(audio|acoustic|vocal) (cues?|content|information|modality|evidence|track)\b",
+    r"(listening to|hearing)\b",
+    r"(in|from|within) the (text|subtitles?|transcript|dialogue|lines)\b",
+    r"(the )?(subtitles?|transcript)\b",
+)
+CONCLUSION_HEADER_CUES = (
+    r"based on\b",
+    r"(therefore|thus|hence|consequently|overall|in summary|to summari[sz]e|in conclusion|to conclude|to sum up"
+    r"|taken together|all in all|in short)\b",
+    r"(considering|combining|integrating|putting) (all|these|the above|together|both|everything)\b",
+)
+INFERENCE_CUES = (r"\bwe can (infer|conclude|deduce)\b", r"\bcan be (inferred|concluded|deduced)\b")
+AUDIO_KEYWORDS = tuple(
+    r"audio voice vocal tones? intonation pitch speech speak\w* spoke said says sound\w* volume loud\w* whisper\w*"
+    r" shout\w* yell\w* scream\w* sigh\w* sob\w* subtitle\w* transcript utterance words accent prosody music hear\w*"
+    r" listen\w* acoustic\w*".split()
+)
+VISUAL_KEYWORDS = tuple(
+    r"video visual\w* face facial expression\w* eye\w* brow\w* forehead mouth lips? smil\w* frown\w* gaz\w*"
+    r" star(?:e|es|ed|ing) glanc\w* head nod\w* body gesture\w* posture hand\w* look\w* frames? scene cheek\w* jaw"
+    r" nose tears? au\d{2} action\sunits? appearance wrinkl\w*".split()
+)
+
+_LEADING = r"^[\s\"'“‘(\[-]*"
+_VISUAL_HEADER = re.compile(_LEADING + "(" + "|".join(VISUAL_HEADER_CUES) + ")", re.IGNORECASE)
+_AUDIO_HEADER = re.compile(_LEADING + "(" + "|".join(AUDIO_HEADER_CUES) + ")", re.IGNORECASE)
+_CONCLUSION_HEADER = re.compile(_LEADING + "(" + "|".join(CONCLUSION_HEADER_CUES) + ")", re.IGNORECASE)
+_INFERENCE = re.compile("|".join(INFERENCE_CUES), re.IGNORECASE)
+_AUDIO_WORDS = re.compile(r"\b(" + "|".join(AUDIO_KEYWORDS) + r")\b", re.IGNORECASE)
+_VISUAL_WORDS = re.compile(r"\b(" + "|".join(VISUAL_KEYWORDS) + r")\b", re.IGNORECASE)
+
+_TERMINATORS = ".!?"
+_CJK_TERMINATORS = "。！？"
+_CLOSERS = "\"'”’)]"
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "approx", "no", "fig"})
+
+AUDIO, VISUAL, CONCLUSION = "audio", "visual", "conclusion"
+
+
+@dataclass(frozen=True)
+class ReasoningParts:
+    """A reasoning text split by modality; each part is its sentences joined by single spaces ("" when none)."""
+
+    audio: str
+    visual: str
+    conclusion: str
+
+
+def _ends_sentence(text: str, terminator: int, end: int) -> bool:
+    rest = text[end:]
+    if rest and not rest[0].isspace():
+        return False
+    following = rest.lstrip()[:1]
+    if following and following.islower():
+        return False
+    word = re.search(r"(\S+)$", text[:terminator])
+    return not (text[terminator] == "." and word and word.group(1).lower().lstrip("\"'“(") in _ABBREVIATIONS)
+
+
+def _split_paragraph(text: str, respect_quotes: bool) -> tuple[list[str], bool]:
+    """Sentences of one paragraph, and whether its quotes were balanced."""
+    sentences: list[str] = []
+    start, curly, straight, i, n = 0, 0, False, 0, len(text)
+
+    def cut(end: int) -> None:
+        nonlocal start
+        if text[start:end].strip():
+            sentences.append(text[start:end].strip())
+        start = end
+
+    while i < n:
+        ch = text[i]
+        if respect_quotes and ch in '“”"':
+            was_inside = curly > 0 or straight
+            if ch == "“":
+                curly += 1
+            elif ch == "”":
+                curly = max(0, curly - 1)
+            else:
+                straight = not straight
+            closed = was_inside and not (curly > 0 or straight)
+            if closed and i > 0 and text[i - 1] in _TERMINATORS:
+                end = i + 1
+                while end < n and text[end] in ")]’'":
+                    end += 1
+                if _ends_sentence(text, i - 1, end):
+                    cut(end)
+            i += 1
+            continue
+        inside = respect_quotes and (curly > 0 or straight)
+        if not inside and ch in _CJK_TERMINATORS:
+            cut(i + 1)
+        elif not inside and ch in _TERMINATORS:
+            end = i + 1
+            while end < n and text[end] in _TERMINATORS + ("" if respect_quotes else _CLOSERS):
+                end += 1
+            if _ends_sentence(text, i, end):
+                cut(end)
+                i = end
+                continue
+        i += 1
+    cut(n)
+    return sentences, not (curly > 0 or straight)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` (module docstring); a paragraph with unbalanced quotes is split ignoring quotes."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = " ".join(paragraph.split())
+        found, balanced = _split_paragraph(paragraph, respect_quotes=True)
+        sentences += found if balanced else _split_paragraph(paragraph, respect_quotes=False)[0]
+    return sentences
+
+
+def classify_sentence(sentence: str) -> tuple[str | None, bool]:
+    """``(part, is_header)`` from the cues of one sentence alone: part is ``"audio"``, ``"visual"``,
+    ``"conclusion"`` or ``None`` (no decisive cue); ``is_header`` when a header or inference cue decided it."""
+    for pattern, part in ((_CONCLUSION_HEADER, CONCLUSION), (_AUDIO_HEADER, AUDIO), (_VISUAL_HEADER, VISUAL)):
+        if pattern.match(sentence):
+            return part, True
+    if _INFERENCE.search(sentence):
+        return CONCLUSION, True
+    audio, visual = len(_AUDIO_WORDS.findall(sentence)), len(_VISUAL_WORDS.findall(sentence))
+    if audio != visual:
+        return (AUDIO if audio > visual else VISUAL), False
+    return None, False
+
+
+def split_reasoning(text: str) -> ReasoningParts:
+    """Split reasoning into audio, visual and concluding parts with the rules of the module docstring."""
+    parts: dict[str, list[str]] = {AUDIO: [], VISUAL: [], CONCLUSION: []}
+    current: str | None = None
+    explicit = False
+    for sentence in split_sentences(text):
+        part, is_header = classify_sentence(sentence)
+        if is_header:
+            current, explicit = part, True
+        elif current is not None and (explicit or part is None):
+            pass
+        else:
+            current = part or CONCLUSION
+        parts[current].append(sentence)
+    return ReasoningParts(*(" ".join(parts[key]) for key in (AUDIO, VISUAL, CONCLUSION)))
+
+
+class ReasoningSplitter(Protocol):
+    """Anything that splits a reasoning text into `ReasoningParts`."""
+
+    def split(self, text: str) -> ReasoningParts: ...
+
+
+class RuleBasedSplitter:
+    """`split_reasoning` as a `ReasoningSplitter`."""
+
+    name = "rules"
+
+    def split(self, text: str) -> ReasoningParts:
+        return split_reasoning(text)
+
+
+SPLIT_PROMPT = """Split the emotion reasoning below into three parts, copying its sentences verbatim and in order:
+- "audio": what is heard: voice, tone, speech, sounds, and the spoken words or subtitles;
+- "visual": what is seen: face, expressions, gestures, body, scene;
+- "conclusion": sentences that combine the clues or state the inferred emotion.
+Every sentence goes to exactly one part. Reply with only a JSON object with the keys "audio", "visual" and
+"conclusion", each a list of strings.
+
+Reasoning:
+{text}"""
+
+
+class LLMReasoningSplitter:
+    """Split with an OpenAI-compatible model (`migr_hf.data.llm.LLMClient`); an unparsable reply falls back to
+    the rules. Endpoint failures raise `migr_hf.data.llm.LLMError`."""
+
+    def __init__(self, client: LLMClient | None = None) -> None:
+        self.client = client or LLMClient()
+        self.name = f"llm:{self.client.model}"
+
+    def split(self, text: str) -> ReasoningParts:
+        reply = self.client.chat([{"role": "user", "content": SPLIT_PROMPT.format(text=text)}])
+        try:
+            return _parse_split_reply(reply)
+        except ValueError as err:
+            logger.warning("unparsable LLM split (%s); using the rule-based splitter", err)
+            return split_reasoning(text)
+
+
+def _parse_split_reply(reply: str) -> ReasoningParts:
+    match = re.search(r"\{.*\}", reply, re.DOTALL)
+    if match is None:
+        raise ValueError("no JSON object in the reply")
+    data: Any = json.loads(match.group(0))
+    if not isinstance(data, dict) or any(not isinstance(data.get(k), list) for k in (AUDIO, VISUAL, CONCLUSION)):
+        raise ValueError("the JSON object needs the lists 'audio', 'visual' and 'conclusion'")
+    return ReasoningParts(
+        *(" ".join(str(s).strip() for s in data[k] if str(s).strip()) for k in (AUDIO, VISUAL, CONCLUSION))
+    )
+
+
+class Order(str, Enum):
+    """Order of the modality segments in an SFT target."""
+
+    AUDIO_FIRST = "audio_first"
+    VISUAL_FIRST = "visual_first"
+
+
+UndeterminedPolicy = Literal["both", "audio_first", "visual_first", "drop"]
+
+
+def orders_for(mi: ModalityImportance, undetermined: UndeterminedPolicy = "both") -> tuple[Order, ...]:
+    """Segment orders for a sample: audio -> audio first, visual -> visual first, both (a tie) -> both orders;
+    undetermined -> ``undetermined`` ("both", one order, or "drop": no target)."""
+    mi = ModalityImportance(mi)
+    if mi is ModalityImportance.AUDIO:
+        return (Order.AUDIO_FIRST,)
+    if mi is ModalityImportance.VISUAL:
+        return (Order.VISUAL_FIRST,)
+    if mi is ModalityImportance.BOTH or undetermined == "both":
+        return (Order.AUDIO_FIRST, Order.VISUAL_FIRST)
+    if undetermined == "drop":
+        return ()
+    return (Order(undetermined),)
+
+
+def compose_target(parts: ReasoningParts, label: str, order: Order) -> str:
+    """``<aud_desc>A</aud_desc><vis_desc>V</vis_desc><think>C</think><answer>label</answer>`` in ``order``."""
+    audio = f"{schema.AUDIO_OPEN}{parts.audio}{schema.AUDIO_CLOSE}"
+    visual = f"{schema.VISUAL_OPEN}{parts.visual}{schema.VISUAL_CLOSE}"
+    first, second = (audio, visual) if Order(order) is Order.AUDIO_FIRST else (visual, audio)
+    return (
+        f"{first}{second}{schema.THINK_OPEN}{parts.conclusion}{schema.THINK_CLOSE}"
+        f"{schema.ANSWER_OPEN}{label}{schema.ANSWER_CLOSE}"
+    )
+
+
+def build_sft_rows(
+    record: SampleRecord,
+    parts: ReasoningParts,
+    mi: ModalityImportance,
+    *,
+    undetermined: UndeterminedPolicy = "both",
+    prompt: str = schema.MIGR_INSTRUCTION,
+) -> list[dict[str, Any]]:
+    """One SFT row per order of `orders_for`; the first keeps the sample id, a second order gets the suffix
+    ``"__<order>"`` (e.g. ``"emer-sample_1__visual_first"``)."""
+    rows = []
+    for k, order in enumerate(orders_for(mi, undetermined)):
+        row = record.to_dict()
+        row[schema.ID] = record.id if k == 0 else f"{record.id}__{order.value}"
+        row[schema.MODALITY_IMPORTANCE] = ModalityImportance(mi).value
+        row[schema.PROMPT] = prompt
+        row[schema.COMPLETION] = compose_target(parts, record.label, order)
+        row[schema.ORDER] = order.value
+        rows.append(row)
+    return rows
