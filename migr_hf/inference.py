@@ -1,0 +1,192 @@
+"""`EmotionReasoner`: clip(s) in, emotion and modality-segmented reasoning out.
+
+>>> reasoner = EmotionReasoner.from_pretrained("path/or/hub-id", label_set="dfew")
+>>> result = reasoner("clip.mp4")                       # audio + video
+>>> result.emotion, result.first_modality, result.audio_reasoning
+>>> reasoner(["a.mp4", "b.mp4"], mode="audio")          # audio-only batch
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers.utils import logging
+
+from .labels import LabelSet, get_label_set
+from .parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
+from .schema import MIGR_INSTRUCTION
+
+logger = logging.get_logger(__name__)
+
+Clip = str | os.PathLike | bytes | Mapping[str, Any]
+Mode = Literal["audio+video", "video", "audio"]
+MODES: tuple[str, ...] = ("audio+video", "video", "audio")
+
+
+@dataclass(frozen=True)
+class EmotionPrediction:
+    """What the model said about one clip.
+
+    Attributes:
+        emotion: The answer as a label word of the reasoner's label set (`None` when it is not one), or the
+            stripped lower-case answer when the reasoner has no label set.
+        answer: Raw text inside `<answer>`.
+        audio_reasoning / visual_reasoning / think: Text of the `<aud_desc>`, `<vis_desc>` and `<think>` segments.
+        first_modality: `"audio"` or `"visual"`: the modality segment the reasoning starts with, if any.
+        well_formed: Whether the completion has exactly the MIGR structure.
+        raw_text: The decoded completion.
+        mode: The input condition, `"audio+video"`, `"video"` or `"audio"`.
+    """
+
+    emotion: str | None
+    answer: str | None
+    audio_reasoning: str | None
+    visual_reasoning: str | None
+    think: str | None
+    first_modality: Literal["audio", "visual"] | None
+    well_formed: bool
+    raw_text: str
+    mode: str
+
+
+class EmotionReasoner:
+    """Runs a MIGR-Omni model on clips with its processor and parses the MIGR-formatted answers.
+
+    Args:
+        model: A loaded `MIGROmniForCausalLM`.
+        processor: Its `MIGROmniProcessor`.
+        label_set: Label vocabulary (`"dfew"`, `"mafw"`, `"emer"` or a `LabelSet`) answers are normalised to.
+        instruction: The user instruction; defaults to the MIGR instruction the SFT data uses.
+        max_new_tokens: Generation budget per clip.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: ProcessorMixin,
+        label_set: str | LabelSet | None = None,
+        instruction: str = MIGR_INSTRUCTION,
+        max_new_tokens: int = 512,
+    ):
+        self.model = model.eval()
+        self.processor = processor
+        self.label_set = get_label_set(label_set) if label_set is not None else None
+        self.instruction = instruction
+        self.max_new_tokens = max_new_tokens
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype = "auto",
+        **kwargs,
+    ) -> "EmotionReasoner":
+        """Load model and processor from a local checkpoint or a Hub id; `kwargs` go to `__init__`."""
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
+        if device is not None:
+            model.to(device)
+        return cls(model, AutoProcessor.from_pretrained(name_or_path), **kwargs)
+
+    def conversation(self, clip: Clip, mode: str) -> tuple[list[dict], Any, Any]:
+        """The chat for one clip and the video / audio sources its blocks refer to (`None` when unused)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if isinstance(clip, Mapping):
+            video, audio = clip.get("video"), clip.get("audio")
+        else:
+            video = audio = clip
+        video = video if mode in ("audio+video", "video") else None
+        audio = audio if mode in ("audio+video", "audio") else None
+        if video is None and audio is None:
+            raise ValueError(f"mode {mode!r} needs a {'video' if mode == 'video' else 'audio'} source for the clip")
+        blocks = ([{"type": "video"}] if video is not None else []) + ([{"type": "audio"}] if audio is not None else [])
+        return [{"role": "user", "content": [*blocks, {"type": "text", "text": self.instruction}]}], video, audio
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        clips: Clip | Sequence[Clip],
+        mode: Mode = "audio+video",
+        *,
+        do_sample: bool = False,
+        temperature: float = 0.3,
+        top_p: float = 1.0,
+        max_new_tokens: int | None = None,
+        batch_size: int = 4,
+    ) -> EmotionPrediction | list[EmotionPrediction]:
+        """Predict the emotion of one clip (returns one `EmotionPrediction`) or a list of clips (returns a list).
+
+        Args:
+            clips: A path, bytes, or `{"video": ..., "audio": ...}` (arrays allowed), or a list of them.
+            mode: Which modalities the model sees.
+            do_sample: Sample instead of greedy decoding (deterministic by default); `temperature` and
+                `top_p` apply only when sampling (the paper evaluates with temperature 0.3).
+            batch_size: Clips per `generate` call.
+        """
+        single = isinstance(clips, (str, os.PathLike, bytes, Mapping))
+        clip_list = [clips] if single else list(clips)
+        results: list[EmotionPrediction] = []
+        batches = range(0, len(clip_list), batch_size)
+        for start in tqdm(batches, desc="inference", unit="batch", disable=len(batches) < 2):
+            results.extend(
+                self._predict_batch(clip_list[start : start + batch_size], mode, do_sample, temperature, top_p, max_new_tokens)
+            )
+        return results[0] if single else results
+
+    def _predict_batch(
+        self, clips: list[Clip], mode: str, do_sample: bool, temperature: float, top_p: float, max_new_tokens: int | None
+    ) -> list[EmotionPrediction]:
+        chats, videos, audios = zip(*(self.conversation(clip, mode) for clip in clips))
+        prompts = self.processor.apply_chat_template(list(chats), add_generation_prompt=True)
+        inputs = self.processor(
+            text=prompts,
+            videos=[v for v in videos if v is not None] or None,
+            audio=[a for a in audios if a is not None] or None,
+            padding_side="left",
+        ).to(self.model.device)
+        if "pixel_values_videos" in inputs:
+            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
+        if "input_features" in inputs:
+            inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
+        output = self.model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            pad_token_id=self.processor.tokenizer.pad_token_id,
+            **sampling,
+        )
+        texts = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [self.parse(text, mode) for text in texts]
+
+    def parse(self, text: str, mode: str = "audio+video") -> EmotionPrediction:
+        """Turn a decoded completion into an `EmotionPrediction`."""
+        parsed = parse_completion(text)
+        answer = parsed.answer
+        if self.label_set is not None:
+            emotion = self.label_set.normalize(answer)
+        elif answer:
+            emotion = answer.strip().lower()
+        else:
+            emotion = None
+        first = parsed.first_segment
+        segment = parsed.get
+        return EmotionPrediction(
+            emotion=emotion,
+            answer=answer,
+            audio_reasoning=segment(AUDIO_SEGMENT).text if segment(AUDIO_SEGMENT) else None,
+            visual_reasoning=segment(VISUAL_SEGMENT).text if segment(VISUAL_SEGMENT) else None,
+            think=segment("think").text if segment("think") else None,
+            first_modality={AUDIO_SEGMENT: "audio", VISUAL_SEGMENT: "visual"}.get(first),
+            well_formed=parsed.well_formed,
+            raw_text=text,
+            mode=mode,
+        )
+
+
+__all__ = ["EmotionPrediction", "EmotionReasoner", "MODES"]
