@@ -68,7 +68,7 @@ def test_gate_vision_features_and_each_branch_match(converted, golden):
     model = converted.model
     with torch.no_grad():
         probs = model.get_gate_probs(inputs["bert_input_ids"], inputs["bert_attention_mask"])
-        features = model.get_vision_features(inputs["pixel_values"])
+        features = model.get_vision_tower_states(inputs["pixel_values"])
         branches = {
             "branch_video_0": model.video_projector.spatio_temporal_branch(features, "video")[0],
             "branch_body_0": model.video_projector.spatio_temporal_branch(features, "body")[0],

@@ -251,3 +251,21 @@ def test_branch_grids_must_agree():
     with pytest.raises(Exception, match="5x5 tokens in the Conv3d branches but 4x4 in the face branch"):
         MIGROmniConfig(projector_type="all_in_one", vision_config=vision)
     assert MIGROmniConfig(projector_type="all_in_one_small", vision_config=vision).num_video_tokens() == 8 * 16
+
+
+def test_precomputed_tower_states_equal_raw_media_and_keep_projector_gradients(tiny_checkpoint, processor):
+    """Frozen-tower outputs can be computed once and fed back; projectors and gate still run (and train)."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    _, inputs = mixed_batch(processor, padding_side="right")
+    with torch.no_grad():
+        vision = model.model.get_vision_tower_states(inputs["pixel_values_videos"])
+        audio = model.model.get_audio_tower_states(inputs["input_features"])
+        direct = model(**inputs).logits
+    reused = {k: v for k, v in inputs.items() if k not in ("pixel_values_videos", "input_features")}
+    outputs = model(**reused, vision_tower_states=vision, audio_tower_states=audio)
+    torch.testing.assert_close(outputs.logits, direct, atol=1e-5, rtol=1e-5)
+    outputs.logits.sum().backward()
+    assert model.model.video_projector.mlp_2xgelu_face[0].weight.grad.abs().sum() > 0
+    assert model.model.instruction_gate.mlp[0].weight.grad.abs().sum() > 0
+    assert model.model.audio_projector[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.model.vision_tower.parameters())

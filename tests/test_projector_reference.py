@@ -165,7 +165,7 @@ def test_compressor_is_applied_after_mixing():
     gate_ids = torch.randint(3, 30, (1, 5))
     with torch.no_grad():
         features = model.get_video_features(frames, gate_ids)
-        mixed = model.video_projector(model.get_vision_features(frames), model.get_gate_probs(gate_ids))
+        mixed = model.video_projector(model.get_vision_tower_states(frames), model.get_gate_probs(gate_ids))
     assert features.shape[1] == model.config.num_video_tokens(8) == 8 * 4 + 2 * 16
     torch.testing.assert_close(features[0], reference_compressor(mixed[0], 8, 4))
 
@@ -187,7 +187,7 @@ def test_mlp2x_gelu_projector_keeps_every_patch():
     frames = torch.randn(1, 2, 3, 32, 32)
     with torch.no_grad():
         features = model.get_video_features(frames)
-        vision = model.get_vision_features(frames)
+        vision = model.get_vision_tower_states(frames)
         expected = mlp(vision.flatten(1, 2), {f"m.{k}": v for k, v in model.video_projector.mlp.state_dict().items()}, "m")
     assert features.shape == (1, 2 * 64, 32)
     torch.testing.assert_close(features, expected)

@@ -299,7 +299,7 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
     def set_input_embeddings(self, value: nn.Module) -> None:
         self.language_model.set_input_embeddings(value)
 
-    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+    def get_vision_tower_states(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
         """`(B, T, 3, S, S)` frames -> `(B, T, N, Dv)` SigLIP hidden states of layer `vision_feature_layer`."""
         batch, frames = pixel_values_videos.shape[:2]
         pixel_values = pixel_values_videos.flatten(0, 1).to(self.vision_tower.dtype)
@@ -307,18 +307,29 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
         selected = hidden_states[self.config.vision_feature_layer]
         return selected.reshape(batch, frames, selected.shape[1], selected.shape[2])
 
+    def get_audio_tower_states(self, input_features: torch.Tensor) -> torch.Tensor:
+        """`(B, n_mels, 3000)` log-mel features -> `(B, 1500, Da)` Whisper encoder states.
+
+        `(B, 1, n_mels, 3000)` (the R1-Omni GRPO layout) is accepted too.
+        """
+        if input_features.ndim == 4 and input_features.shape[1] == 1:
+            input_features = input_features.squeeze(1)
+        if input_features.ndim != 3:
+            raise ValueError(f"input_features must be (batch, n_mels, frames), got shape {tuple(input_features.shape)}")
+        return self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
+
     def get_gate_probs(self, gate_input_ids: torch.Tensor, gate_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """`(B, L)` BERT ids of the instruction -> `(B, 3)` branch weights (video, body, face)."""
         return self.instruction_gate(gate_input_ids, gate_attention_mask).softmax(dim=-1)
 
-    def get_video_features(
+    def project_video(
         self,
-        pixel_values_videos: torch.Tensor,
+        vision_tower_states: torch.Tensor,
         gate_input_ids: torch.Tensor | None = None,
         gate_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`(B, T, 3, S, S)` frames (+ `(B, L)` gate ids) -> `(B, num_video_tokens, H)` features to splice."""
-        features = self.get_vision_features(pixel_values_videos).to(self.language_model.dtype)
+        """`(B, T, N, Dv)` SigLIP states (+ `(B, L)` gate ids) -> `(B, num_video_tokens, H)`: gate, projector, compressor."""
+        features = vision_tower_states.to(self.language_model.dtype)
         gate_probs = None
         if self.instruction_gate is not None:
             if gate_input_ids is None:
@@ -329,19 +340,27 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
             gate_probs = self.get_gate_probs(gate_input_ids, gate_attention_mask)
         tokens = self.video_projector(features, gate_probs)
         if self.config.use_slow_fast_compressor:
-            tokens = slow_fast_compress(tokens, pixel_values_videos.shape[1], self.config.projector_grid)
+            tokens = slow_fast_compress(tokens, vision_tower_states.shape[1], self.config.projector_grid)
         return tokens
 
-    def get_audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
-        """`(B, n_mels, 3000)` log-mel features -> `(B, 500, H)`: Whisper encoder, mean of triples, MLP."""
-        if input_features.ndim == 4 and input_features.shape[1] == 1:
-            input_features = input_features.squeeze(1)
-        if input_features.ndim != 3:
-            raise ValueError(f"input_features must be (batch, n_mels, frames), got shape {tuple(input_features.shape)}")
-        hidden_states = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
+    def project_audio(self, audio_tower_states: torch.Tensor) -> torch.Tensor:
+        """`(B, 1500, Da)` Whisper states -> `(B, 500, H)`: mean of non-overlapping triples, then the MLP."""
         stride = self.config.audio_pool_stride
-        pooled = F.avg_pool1d(hidden_states.transpose(1, 2), kernel_size=stride, stride=stride).transpose(1, 2)
+        pooled = F.avg_pool1d(audio_tower_states.transpose(1, 2), kernel_size=stride, stride=stride).transpose(1, 2)
         return self.audio_projector(pooled.to(self.language_model.dtype))
+
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        gate_input_ids: torch.Tensor | None = None,
+        gate_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`(B, T, 3, S, S)` frames (+ `(B, L)` gate ids) -> `(B, num_video_tokens, H)` features to splice."""
+        return self.project_video(self.get_vision_tower_states(pixel_values_videos), gate_input_ids, gate_attention_mask)
+
+    def get_audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
+        """`(B, n_mels, 3000)` log-mel features -> `(B, 500, H)` features to splice."""
+        return self.project_audio(self.get_audio_tower_states(input_features))
 
     def _media_rows(
         self, input_ids: torch.Tensor, token_id: int, tokens_per_item: int, name: str
@@ -378,6 +397,8 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
         input_features: torch.FloatTensor | None = None,
         gate_input_ids: torch.LongTensor | None = None,
         gate_attention_mask: torch.Tensor | None = None,
+        vision_tower_states: torch.FloatTensor | None = None,
+        audio_tower_states: torch.FloatTensor | None = None,
         video_features: torch.FloatTensor | None = None,
         audio_features: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
@@ -388,40 +409,56 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
             pixel_values_videos: `(B, T, 3, S, S)` frames, one row per sample (rows of samples without video are ignored).
             input_features: `(B, n_mels, 3000)` Whisper log-mel features, one row per sample.
             gate_input_ids / gate_attention_mask: `(B, L)` BERT tokens of the instruction for the gate.
+            vision_tower_states / audio_tower_states: precomputed frozen-tower outputs, `(B, T, N, Dv)` from
+                `get_vision_tower_states` and `(B, 1500, Da)` from `get_audio_tower_states`, used instead of running
+                the towers; the projectors and the gate still run (e.g. towers computed once per GRPO prompt).
             video_features / audio_features: precomputed `get_video_features` / `get_audio_features` outputs,
-                `(B, tokens, H)`, used instead of running the towers (e.g. reused across GRPO generations).
+                `(B, tokens, H)`, used instead of towers and projectors (e.g. reused across input conditions).
+
+        For each modality the most processed input given wins: features, then tower states, then raw media.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        has_media = any(x is not None for x in (pixel_values_videos, input_features, video_features, audio_features))
+        has_media = any(
+            x is not None
+            for x in (pixel_values_videos, input_features, vision_tower_states, audio_tower_states, video_features, audio_features)
+        )
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
         elif has_media:
             raise ValueError("media inputs need input_ids, where the placeholder tokens mark their positions")
 
-        if pixel_values_videos is not None or video_features is not None:
-            num_tokens = (
-                video_features.shape[1]
-                if video_features is not None
-                else self.config.num_video_tokens(pixel_values_videos.shape[1])
-            )
+        if any(x is not None for x in (pixel_values_videos, vision_tower_states, video_features)):
+            if video_features is not None:
+                num_tokens = video_features.shape[1]
+            else:
+                frames = (vision_tower_states if vision_tower_states is not None else pixel_values_videos).shape[1]
+                num_tokens = self.config.num_video_tokens(frames)
             rows = self._media_rows(input_ids, self.config.video_token_id, num_tokens, "video")
             if video_features is not None:
                 video_features = video_features[rows]
             elif rows.any():
-                video_features = self.get_video_features(
-                    pixel_values_videos[rows],
+                if vision_tower_states is None:
+                    vision_tower_states = self.get_vision_tower_states(pixel_values_videos[rows])
+                else:
+                    vision_tower_states = vision_tower_states[rows]
+                video_features = self.project_video(
+                    vision_tower_states,
                     gate_input_ids[rows] if gate_input_ids is not None else None,
                     gate_attention_mask[rows] if gate_attention_mask is not None else None,
                 )
             inputs_embeds = self._splice(inputs_embeds, input_ids, self.config.video_token_id, video_features)
 
-        if input_features is not None or audio_features is not None:
+        if any(x is not None for x in (input_features, audio_tower_states, audio_features)):
             rows = self._media_rows(input_ids, self.config.audio_token_id, self.config.num_audio_tokens, "audio")
             if audio_features is not None:
                 audio_features = audio_features[rows]
             elif rows.any():
-                audio_features = self.get_audio_features(input_features[rows])
+                if audio_tower_states is None:
+                    audio_tower_states = self.get_audio_tower_states(input_features[rows])
+                else:
+                    audio_tower_states = audio_tower_states[rows]
+                audio_features = self.project_audio(audio_tower_states)
             inputs_embeds = self._splice(inputs_embeds, input_ids, self.config.audio_token_id, audio_features)
 
         outputs = self.language_model(
@@ -446,8 +483,16 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
     """[`MIGROmniModel`] with a language-modeling head; `generate` drops the media inputs after prefill."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
-    _media_inputs = ("pixel_values_videos", "input_features", "gate_input_ids", "gate_attention_mask",
-                     "video_features", "audio_features")
+    _media_inputs = (
+        "pixel_values_videos",
+        "input_features",
+        "gate_input_ids",
+        "gate_attention_mask",
+        "vision_tower_states",
+        "audio_tower_states",
+        "video_features",
+        "audio_features",
+    )
 
     def __init__(self, config: MIGROmniConfig):
         super().__init__(config)
@@ -484,6 +529,8 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
         input_features: torch.FloatTensor | None = None,
         gate_input_ids: torch.LongTensor | None = None,
         gate_attention_mask: torch.Tensor | None = None,
+        vision_tower_states: torch.FloatTensor | None = None,
+        audio_tower_states: torch.FloatTensor | None = None,
         video_features: torch.FloatTensor | None = None,
         audio_features: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -509,6 +556,8 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
             input_features=input_features,
             gate_input_ids=gate_input_ids,
             gate_attention_mask=gate_attention_mask,
+            vision_tower_states=vision_tower_states,
+            audio_tower_states=audio_tower_states,
             video_features=video_features,
             audio_features=audio_features,
             use_cache=use_cache,
