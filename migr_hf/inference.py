@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import AutoModelForCausalLM, AutoProcessor, BatchFeature, PreTrainedModel, ProcessorMixin
 from transformers.utils import logging
 
+from .conversation import build_conversation
 from .labels import LabelSet, get_label_set
 from .parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
 from .schema import MIGR_INSTRUCTION
@@ -105,8 +106,7 @@ class EmotionReasoner:
         audio = audio if mode in ("audio+video", "audio") else None
         if video is None and audio is None:
             raise ValueError(f"mode {mode!r} needs a {'video' if mode == 'video' else 'audio'} source for the clip")
-        blocks = ([{"type": "video"}] if video is not None else []) + ([{"type": "audio"}] if audio is not None else [])
-        return [{"role": "user", "content": [*blocks, {"type": "text", "text": self.instruction}]}], video, audio
+        return build_conversation(self.instruction, video=video is not None, audio=audio is not None), video, audio
 
     @torch.no_grad()
     def __call__(
@@ -139,9 +139,9 @@ class EmotionReasoner:
             )
         return results[0] if single else results
 
-    def _predict_batch(
-        self, clips: list[Clip], mode: str, do_sample: bool, temperature: float, top_p: float, max_new_tokens: int | None
-    ) -> list[EmotionPrediction]:
+    def prepare_inputs(self, clips: Sequence[Clip], mode: str) -> BatchFeature:
+        """Left-padded model inputs for a batch of clips, on the model's device: `input_ids` `(B, L)` with the
+        video / audio placeholders, `pixel_values_videos` and `input_features` in the model's dtype."""
         chats, videos, audios = zip(*(self.conversation(clip, mode) for clip in clips))
         prompts = self.processor.apply_chat_template(list(chats), add_generation_prompt=True)
         inputs = self.processor(
@@ -154,6 +154,12 @@ class EmotionReasoner:
             inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
         if "input_features" in inputs:
             inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
+        return inputs
+
+    def _predict_batch(
+        self, clips: list[Clip], mode: str, do_sample: bool, temperature: float, top_p: float, max_new_tokens: int | None
+    ) -> list[EmotionPrediction]:
+        inputs = self.prepare_inputs(clips, mode)
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
         output = self.model.generate(
             **inputs,

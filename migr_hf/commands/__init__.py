@@ -1,7 +1,9 @@
 """Subcommands of the `migr-hf` command line.
 
-Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int | None`.
+Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int | None`. A
+command that passes its flags on to another parser (`sft`, `grpo`) also sets `forwards_arguments=True` and
+reads them from `args.forwarded`.
 `COMMANDS` lists the modules in the order `migr-hf --help` shows them.
 """
 
-COMMANDS = ("convert",)
+COMMANDS = ("convert", "train")

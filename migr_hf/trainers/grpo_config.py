@@ -1,0 +1,50 @@
+"""Configuration of modality-aligned reward optimization (paper section 3.2, hyperparameters of section 4.3)."""
+
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from ..rewards import MIGR_REWARDS
+from .model_parts import MIGRModelPartsArguments
+
+
+@dataclass
+class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
+    r"""[`GRPOConfig`] with the paper's GRPO defaults, the MIGR rewards and tower reuse.
+
+    Paper defaults: G = 4 generations per prompt, learning rate 1e-6, cosine schedule, one prompt per device
+    (`per_device_train_batch_size` counts completions, so 4), gradient accumulation 2, one epoch. The loss is
+    trl's sequence-normalised `"grpo"` with `beta=0.04` (the R1-Omni / ERV code base MIGR builds on) and
+    completions of up to 512 tokens, sampled at temperature 1.0.
+    """
+
+    num_generations: int | None = field(default=4, metadata={"help": "Completions per prompt, G (paper: 4)."})
+    per_device_train_batch_size: int = field(default=4, metadata={"help": "Completions per device: 1 prompt x G."})
+    gradient_accumulation_steps: int = field(default=2, metadata={"help": "Accumulated steps (paper: 2)."})
+    learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (paper: 1e-6)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule (paper: cosine)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Training epochs (paper: 1)."})
+    max_completion_length: int | None = field(default=512, metadata={"help": "Longest completion in tokens."})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient against the reference model."})
+    loss_type: str = field(default="grpo", metadata={"help": "trl loss type (R1-Omni used the GRPO loss)."})
+    remove_unused_columns: bool | None = field(
+        default=False, metadata={"help": "Keep the clip, label and MI columns the trainer and rewards read."}
+    )
+    reward_names: list[str] = field(
+        default_factory=lambda: list(MIGR_REWARDS),
+        metadata={"help": "Rewards by registry name (migr_hf.rewards); add 'format' for the structure reward."},
+    )
+    emotion_classifier: str = field(
+        default="offline",
+        metadata={"help": "e_classifier of the modality rewards: 'offline', a classifier checkpoint, or 'llm'."},
+    )
+    reuse_tower_states: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the frozen towers once per prompt and step, and reuse their outputs for all generations, "
+            "the old/reference log-prob passes and the loss."
+        },
+    )
+
+
+__all__ = ["MIGRGRPOConfig"]
