@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 TESTS_DIR = Path(__file__).parent
 sys.path.insert(0, str(TESTS_DIR))
@@ -12,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs as `pytest -n 2` on 2 cores: one intra-op thread per worker. Two OpenMP threads per worker
+# oversubscribe the cores and make small convolutions ~50x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
