@@ -1,0 +1,83 @@
+"""Sentence-level emotion classifiers (the paper's ``e_classifier``) and the LLM judge.
+
+One interface, :class:`EmotionClassifier`: texts in, label words of a benchmark vocabulary out. Backends:
+
+- ``"offline"`` (:class:`LexiconEmotionClassifier`): hand-written lexicon, no download; quickstart and CI.
+- a path or Hub id (:class:`SequenceEmotionClassifier`): a transformers sequence classifier, e.g. GoEmotions.
+- ``"llm"`` / ``"llm:<model>"`` (:class:`LLMJudgeClassifier`): an OpenAI-compatible chat model with ERV's prompt.
+
+Build one from a string with :func:`get_classifier`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import NEUTRAL, ClassifierStats, EmotionClassifier
+from .llm_judge import (
+    DEFAULT_JUDGE_MODEL,
+    JUDGE_PROMPT,
+    JudgeCache,
+    JudgeClient,
+    JudgeConfig,
+    JudgeRequestError,
+    LLMJudgeClassifier,
+    build_judge_prompt,
+    parse_judge_reply,
+)
+from .offline import LexiconEmotionClassifier
+from .sentences import SentenceScore, load_emotion_sentences, score_classifier
+from .sequence import GOEMOTIONS_LABEL_MAPS, GOEMOTIONS_LABELS, SequenceEmotionClassifier
+
+OFFLINE_NAMES = ("offline", "lexicon")
+LLM_PREFIXES = ("llm", "openai")
+
+
+def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> EmotionClassifier:
+    """Build an emotion classifier from a spec string; an :class:`EmotionClassifier` is returned unchanged.
+
+    Specs: ``"offline"``/``"lexicon"``; ``"llm"`` or ``"openai"`` (judge model from the environment, default
+    ``gpt-4.1-mini``) or ``"llm:<model>"``/``"openai:<model>"``; ``"hf:<path or id>"`` or any other string, a
+    sequence-classification checkpoint (local path or Hub id). ``kwargs`` go to the backend's constructor; for
+    the LLM they are :class:`JudgeConfig` fields.
+    """
+    if isinstance(spec, EmotionClassifier):
+        if kwargs:
+            raise ValueError(f"options {sorted(kwargs)} given with an already built classifier {spec!r}")
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"classifier spec must be a non-empty string or an EmotionClassifier, got {spec!r}")
+    spec = spec.strip()
+    prefix, _, rest = spec.partition(":")
+    if spec.lower() in OFFLINE_NAMES:
+        return LexiconEmotionClassifier(**kwargs)
+    if prefix.lower() in LLM_PREFIXES:
+        cache_size = kwargs.pop("cache_size", 200_000)
+        return LLMJudgeClassifier(JudgeConfig(model=rest or None, **kwargs), cache_size=cache_size)
+    if prefix.lower() == "hf" and rest:
+        spec = rest
+    return SequenceEmotionClassifier(spec, **kwargs)
+
+
+__all__ = [
+    "DEFAULT_JUDGE_MODEL",
+    "GOEMOTIONS_LABELS",
+    "GOEMOTIONS_LABEL_MAPS",
+    "JUDGE_PROMPT",
+    "NEUTRAL",
+    "ClassifierStats",
+    "EmotionClassifier",
+    "JudgeCache",
+    "JudgeClient",
+    "JudgeConfig",
+    "JudgeRequestError",
+    "LLMJudgeClassifier",
+    "LexiconEmotionClassifier",
+    "SentenceScore",
+    "SequenceEmotionClassifier",
+    "build_judge_prompt",
+    "get_classifier",
+    "load_emotion_sentences",
+    "parse_judge_reply",
+    "score_classifier",
+]

@@ -1,0 +1,253 @@
+"""Score a predictions file and build the paper's tables (Table 1, 2, 3) and a confusion-matrix plot.
+
+A prediction record has ``id``, ``label`` (ground truth) and ``completion`` (the model's output). Each is parsed
+(:mod:`migr_hf.parsing`), its answer normalised in the label set, and its reasoning sent to the judge, which
+names the emotion it expresses (``e`` of eq. 6-8).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..classifiers import EmotionClassifier
+from ..labels import LabelSet, get_label_set
+from ..parsing import THINK_SEGMENT, parse_completion
+from ..schema import COMPLETION, ID, LABEL, LABEL_SET
+from .metrics import (
+    ConfusionMatrix,
+    confusion_matrix,
+    eea,
+    epc,
+    fcr,
+    per_class_recall,
+    reasoning_answer_inconsistency,
+    uar,
+    war,
+)
+
+logger = logging.getLogger(__name__)
+
+# ERV's judge reads the <think> text; ("aud_desc", "vis_desc", "think") judges the whole MIGR reasoning.
+DEFAULT_REASONING_SEGMENTS = (THINK_SEGMENT,)
+
+
+@dataclass(frozen=True)
+class ScoredSample:
+    """One scored prediction.
+
+    Attributes:
+        id: Sample id.
+        reference: Ground-truth label word.
+        prediction: Answer label word, ``None`` when missing or outside the label set.
+        answer: Raw ``<answer>`` text (``None`` when there is no answer segment).
+        explanation: Emotion the judge read from the reasoning; ``None`` without reasoning or on judge failure.
+        has_reasoning: Whether the reasoning segments held any text.
+        well_formed: Whether the completion has the full MIGR structure.
+    """
+
+    id: str
+    reference: str
+    prediction: str | None
+    answer: str | None
+    explanation: str | None
+    has_reasoning: bool
+    well_formed: bool
+
+
+def read_predictions(
+    path: str | Path, label_set: str | LabelSet | None = None
+) -> tuple[list[dict[str, Any]], str, list[str]]:
+    """Read a predictions JSONL (``id``, ``label``, ``completion`` per line), skipping bad lines.
+
+    Args:
+        path: JSONL file.
+        label_set: Label set of the file; when ``None``, the records' common ``label_set`` field.
+
+    Returns:
+        ``(records, label set name, skipped)``, where ``skipped`` says which lines were left out and why
+        (invalid JSON, a missing field, a ground-truth label outside the label set).
+    """
+    records, skipped = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                skipped.append(f"line {number}: invalid JSON ({error.msg})")
+                continue
+            missing = [key for key in (ID, LABEL, COMPLETION) if not isinstance(record, dict) or key not in record]
+            if missing:
+                skipped.append(f"line {number}: missing {missing}")
+                continue
+            records.append((number, record))
+    if label_set is None:
+        names = {record.get(LABEL_SET) for _, record in records}
+        if len(names) != 1 or None in names:
+            raise ValueError(f"{path}: records name label sets {sorted(map(str, names))}; pass the label set")
+        label_set = names.pop()
+    label_set = get_label_set(label_set)
+    kept = []
+    for number, record in records:
+        if not isinstance(record[LABEL], str) or label_set.normalize(record[LABEL]) is None:
+            skipped.append(f"line {number}: label {record[LABEL]!r} is not a {label_set.name} label")
+        else:
+            kept.append(record)
+    for reason in skipped:
+        logger.warning("%s: skipped %s", path, reason)
+    return kept, label_set.name, skipped
+
+
+def score_predictions(
+    records: Iterable[Mapping[str, Any]],
+    label_set: str | LabelSet,
+    judge: EmotionClassifier,
+    *,
+    reasoning_segments: Sequence[str] = DEFAULT_REASONING_SEGMENTS,
+) -> list[ScoredSample]:
+    """Parse, normalise and judge prediction records (``id``, ``label``, ``completion``).
+
+    The judge sees all reasonings in one call. Raises ``ValueError`` naming the record whose ground-truth
+    label is not in the label set or that lacks a field.
+    """
+    label_set = get_label_set(label_set)
+    rows = []
+    for position, record in enumerate(records):
+        missing = [key for key in (ID, LABEL, COMPLETION) if key not in record]
+        if missing:
+            raise ValueError(f"prediction record {position} lacks {missing}")
+        reference = label_set.normalize(record[LABEL]) if isinstance(record[LABEL], str) else None
+        if reference is None:
+            raise ValueError(f"record {record[ID]!r}: label {record[LABEL]!r} is not a {label_set.name} label")
+        parsed = parse_completion(record[COMPLETION])
+        reasoning = "\n".join(text for text in parsed.texts(*reasoning_segments) if text)
+        rows.append((str(record[ID]), reference, parsed, reasoning))
+    with_reasoning = [index for index, row in enumerate(rows) if row[3]]
+    verdicts = judge.judge([rows[index][3] for index in with_reasoning], label_set) if with_reasoning else []
+    explanations: dict[int, str | None] = dict(zip(with_reasoning, verdicts))
+    return [
+        ScoredSample(
+            id=sample_id,
+            reference=reference,
+            prediction=label_set.normalize(parsed.answer),
+            answer=parsed.answer,
+            explanation=explanations.get(index),
+            has_reasoning=bool(reasoning),
+            well_formed=parsed.well_formed,
+        )
+        for index, (sample_id, reference, parsed, reasoning) in enumerate(rows)
+    ]
+
+
+def build_report(samples: Sequence[ScoredSample], label_set: str | LabelSet) -> dict[str, Any]:
+    """The paper's tables as JSON-ready numbers (fractions in [0, 1]) plus counts and the confusion matrix."""
+    label_set = get_label_set(label_set)
+    if not samples:
+        raise ValueError("no scored samples to report on")
+    refs = [s.reference for s in samples]
+    preds = [s.prediction for s in samples]
+    expls = [s.explanation for s in samples]
+    return {
+        "label_set": label_set.name,
+        "num_samples": len(samples),
+        "table1": {
+            "FCR": fcr(expls, preds, refs, label_set),
+            "EEA": eea(expls, refs, label_set),
+            "EPC": epc(expls, preds, label_set),
+            "UAR": uar(preds, refs, label_set),
+            "WAR": war(preds, refs, label_set),
+        },
+        "table2": reasoning_answer_inconsistency(expls, preds, refs, label_set),
+        "table3": {"per_class_recall": per_class_recall(preds, refs, label_set)},
+        "confusion_matrix": confusion_matrix(preds, refs, label_set).to_dict(),
+        "counts": {
+            "no_answer": sum(s.answer is None for s in samples),
+            "answer_not_a_label": sum(s.answer is not None and s.prediction is None for s in samples),
+            "no_reasoning": sum(not s.has_reasoning for s in samples),
+            "judge_failures": sum(s.has_reasoning and s.explanation is None for s in samples),
+            "not_well_formed": sum(not s.well_formed for s in samples),
+        },
+        "samples": [asdict(s) for s in samples],
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _table(header: Sequence[str], row: Sequence[str], title: str) -> str:
+    rule = "|:---|" + "|".join("---:" for _ in header[1:]) + "|"
+    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", rule]
+    lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: Mapping[str, Any], model_name: str = "model") -> str:
+    """Markdown of Table 1 (consistency and recognition), Table 2 (R×/A✓) and Table 3 (per emotion), in %."""
+    label_set = get_label_set(report["label_set"])
+    t1, t2, recalls = report["table1"], report["table2"], report["table3"]["per_class_recall"]
+    per_class = [label for label in label_set.labels if label in recalls]
+    counts = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in report["counts"].items())
+    sections = [
+        f"## Evaluation of {model_name} on {label_set.name.upper()} ({report['num_samples']} samples)",
+        _table(
+            ["Model", "FCR", "EEA", "EPC", "UAR", "WAR"],
+            [model_name, *(_pct(t1[key]) for key in ("FCR", "EEA", "EPC", "UAR", "WAR"))],
+            "Table 1: consistency (FCR, EEA, EPC) and recognition (UAR, WAR), %",
+        ),
+        _table(
+            ["Model", "R×/A✓ all samples", "R×/A✓ among correct"],
+            [model_name, _pct(t2["all"]), _pct(t2["among_correct"])],
+            "Table 2: reasoning-answer inconsistency, %",
+        ),
+        _table(
+            ["Method", *(label[:3].capitalize() for label in per_class), "UAR", "WAR"],
+            [model_name, *(_pct(recalls[label]) for label in per_class), _pct(t1["UAR"]), _pct(t1["WAR"])],
+            "Table 3: per-emotion recall, %",
+        ),
+        f"Counts: {counts}.",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def plot_confusion_matrix(matrix: ConfusionMatrix | Mapping[str, Any], path: str | Path, title: str = "") -> Path:
+    """Save a row-normalised confusion-matrix heatmap (cells annotated with counts) as an image file.
+
+    Uses a standalone matplotlib ``Figure``: no pyplot state, no backend switch.
+    """
+    if isinstance(matrix, ConfusionMatrix):
+        matrix = matrix.to_dict()
+    counts = np.asarray(matrix["counts"], dtype=float)
+    labels, columns = matrix["labels"], matrix["columns"]
+    if counts[:, -1].sum() == 0:  # no invalid prediction: drop the column
+        counts, columns = counts[:, :-1], columns[:-1]
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    figure = Figure(figsize=(1.0 + 0.8 * len(columns), 1.0 + 0.7 * len(labels)))
+    axes = figure.subplots()
+    image = axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(columns)), labels=columns, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels=labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("ground truth")
+    for row in range(len(labels)):
+        for col in range(len(columns)):
+            axes.text(col, row, int(counts[row, col]), ha="center", va="center",
+                      color="white" if rates[row, col] > 0.5 else "black", fontsize=8)  # fmt: skip
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the row")
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    return path
