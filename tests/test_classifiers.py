@@ -239,7 +239,7 @@ def test_loaded_model_instance_and_validation(goemotions_path):
 
 
 def test_get_classifier_specs(goemotions_path, tmp_path, monkeypatch):
-    monkeypatch.delenv("MIGR_JUDGE_MODEL", raising=False)
+    monkeypatch.delenv("MIGR_LLM_MODEL", raising=False)
     assert isinstance(get_classifier(), LexiconEmotionClassifier)
     assert isinstance(get_classifier("Lexicon", top_k=1), LexiconEmotionClassifier)
     llm = get_classifier("llm:my-judge", cache_path=tmp_path / "c.sqlite", max_concurrency=3)

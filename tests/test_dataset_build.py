@@ -31,9 +31,9 @@ from data_fixtures import (
 
 from migr_hf import schema
 from migr_hf.data.builder import build_grpo_dataset, build_sft_dataset, load_built_dataset, push_dataset_to_hub
-from migr_hf.data.llm import LLMError
 from migr_hf.data.readers import read_dfew, read_mafw
 from migr_hf.data.reasoning_writer import TemplateReasoningWriter
+from migr_hf.llm import LLMError
 
 ROOT = Path(__file__).resolve().parents[1]
 

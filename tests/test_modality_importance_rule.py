@@ -140,7 +140,10 @@ def test_stored_rows_and_mi_file_recompute_under_another_rule(tmp_path):
 
 
 def test_load_estimator_delegates_to_the_model_package_or_explains(monkeypatch):
+    import migr_hf.models.migr_omni as package
+
     monkeypatch.setitem(sys.modules, "migr_hf.models.migr_omni.mi_estimation", None)
+    monkeypatch.delattr(package, "mi_estimation", raising=False)  # an earlier import leaves the attribute behind
     with pytest.raises(ImportError, match="--mi-file"):
         load_estimator("some/model", "generate")
     with pytest.raises(ValueError, match="method"):
@@ -152,7 +155,5 @@ def test_load_estimator_delegates_to_the_model_package_or_explains(monkeypatch):
             return ("built", model_path, method, kwargs)
 
     monkeypatch.setitem(sys.modules, "migr_hf.models.migr_omni.mi_estimation", Module)
-    import migr_hf.models.migr_omni as package
-
     monkeypatch.setattr(package, "mi_estimation", Module, raising=False)
     assert load_estimator("m", "loglik", batch_size=4) == ("built", "m", "loglik", {"batch_size": 4})

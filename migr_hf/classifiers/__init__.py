@@ -15,14 +15,11 @@ from typing import Any
 
 from .base import NEUTRAL, ClassifierStats, EmotionClassifier
 from .llm_judge import (
-    DEFAULT_JUDGE_MODEL,
+    JUDGE_MAX_COMPLETION_TOKENS,
     JUDGE_PROMPT,
-    JudgeCache,
-    JudgeClient,
-    JudgeConfig,
-    JudgeRequestError,
     LLMJudgeClassifier,
     build_judge_prompt,
+    judge_config,
     parse_judge_reply,
 )
 from .offline import LexiconEmotionClassifier
@@ -36,10 +33,10 @@ LLM_PREFIXES = ("llm", "openai")
 def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> EmotionClassifier:
     """Build an emotion classifier from a spec string; an :class:`EmotionClassifier` is returned unchanged.
 
-    Specs: ``"offline"``/``"lexicon"``; ``"llm"`` or ``"openai"`` (judge model from the environment, default
+    Specs: ``"offline"``/``"lexicon"``; ``"llm"`` or ``"openai"`` (judge model from ``$MIGR_LLM_MODEL``, default
     ``gpt-4.1-mini``) or ``"llm:<model>"``/``"openai:<model>"``; ``"hf:<path or id>"`` or any other string, a
     sequence-classification checkpoint (local path or Hub id). ``kwargs`` go to the backend's constructor; for
-    the LLM they are :class:`JudgeConfig` fields.
+    the LLM they are :class:`~migr_hf.llm.LLMConfig` fields (see :func:`judge_config`).
     """
     if isinstance(spec, EmotionClassifier):
         if kwargs:
@@ -53,30 +50,27 @@ def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> 
         return LexiconEmotionClassifier(**kwargs)
     if prefix.lower() in LLM_PREFIXES:
         cache_size = kwargs.pop("cache_size", 200_000)
-        return LLMJudgeClassifier(JudgeConfig(model=rest or None, **kwargs), cache_size=cache_size)
+        return LLMJudgeClassifier(judge_config(model=rest or None, **kwargs), cache_size=cache_size)
     if prefix.lower() == "hf" and rest:
         spec = rest
     return SequenceEmotionClassifier(spec, **kwargs)
 
 
 __all__ = [
-    "DEFAULT_JUDGE_MODEL",
     "GOEMOTIONS_LABELS",
     "GOEMOTIONS_LABEL_MAPS",
+    "JUDGE_MAX_COMPLETION_TOKENS",
     "JUDGE_PROMPT",
     "NEUTRAL",
     "ClassifierStats",
     "EmotionClassifier",
-    "JudgeCache",
-    "JudgeClient",
-    "JudgeConfig",
-    "JudgeRequestError",
     "LLMJudgeClassifier",
     "LexiconEmotionClassifier",
     "SentenceScore",
     "SequenceEmotionClassifier",
     "build_judge_prompt",
     "get_classifier",
+    "judge_config",
     "load_emotion_sentences",
     "parse_judge_reply",
     "score_classifier",

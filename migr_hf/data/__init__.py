@@ -4,7 +4,8 @@ reasoning targets and the SFT / GRPO dataset builders (paper sections 3.1-3.2).
 Modules: `records` (`SampleRecord`, failures), `readers` (DFEW, MAFW, EMER V1/V2), `openface` (OpenFace CSVs and
 the command that makes them), `fau` (FAU table, peak frame, exact match), `reasoning_writer` (template and LLM
 writers), `reasoning` (audio/visual/conclusion split, target composition), `modality_importance` (MI rule,
-`MIEstimator`, resumable driver), `jsonl` (crash-safe stores), `llm` (the OpenAI-compatible call), `builder`.
+`MIEstimator`, resumable driver), `jsonl` (crash-safe stores), `builder`. LLM calls (OpenAI writer, LLM splitter)
+go through `migr_hf.llm`.
 
 SFT dataset (split ``train``; one row per reasoning order, a tie gives two rows):
 
@@ -40,7 +41,6 @@ from .builder import (
 )
 from .fau import FAUConfig, FAUDecision, FAUEvidence, FAUThresholds, analyze_frames, fau_decision, find_peaks
 from .jsonl import FailureLog, JsonlStore
-from .llm import LLMClient, LLMError
 from .modality_importance import (
     DEFAULT_MI_RULE,
     MIEstimator,
@@ -79,8 +79,6 @@ __all__ = [
     "FailureLog",
     "FailureReason",
     "JsonlStore",
-    "LLMClient",
-    "LLMError",
     "LLMReasoningSplitter",
     "MIEstimator",
     "MIPrediction",

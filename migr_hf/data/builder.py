@@ -36,11 +36,11 @@ from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from tqdm.auto import tqdm
 
 from .. import __version__, schema
+from ..llm import CACHE_FILE_NAME, LLMClient, LLMConfig, LLMError
 from ..models.migr_omni.media import MediaError, probe_media
 from ..schema import ModalityImportance
 from .fau import FAUConfig, FAUDecision, FAUEvidence, fau_decision, load_fau_config
 from .jsonl import FailureLog, JsonlStore, atomic_write_json, atomic_write_text
-from .llm import LLMError
 from .modality_importance import (
     MI_METHODS,
     MIEstimator,
@@ -59,8 +59,15 @@ from .readers import (
     read_mafw,
     read_mafw_captions,
 )
-from .reasoning import ReasoningParts, ReasoningSplitter, RuleBasedSplitter, UndeterminedPolicy, build_sft_rows
-from .reasoning_writer import ReasoningWriter, TemplateReasoningWriter
+from .reasoning import (
+    LLMReasoningSplitter,
+    ReasoningParts,
+    ReasoningSplitter,
+    RuleBasedSplitter,
+    UndeterminedPolicy,
+    build_sft_rows,
+)
+from .reasoning_writer import ReasoningWriter, TemplateReasoningWriter, get_writer
 from .records import DataFormatError, Failure, FailureReason, SampleRecord
 
 logger = logging.getLogger(__name__)
@@ -810,3 +817,70 @@ def finish_cli(result: BuildResult, args: argparse.Namespace) -> None:
     print(result.summary.format())
     if args.push_to_hub:
         push_dataset_to_hub(result.summary.output_dir, args.push_to_hub, private=args.private or None)
+
+
+def add_sft_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """All arguments of the SFT build CLI (``dataset_scripts/build_sft_dataset.py``, ``migr-hf build-data sft``)."""
+    parser.add_argument("--emer-v1", help="EMER-V1 CSV (names,emotions,subtitles,reasons)")
+    parser.add_argument("--emer-v2", help="EMER-V2 CSV (name,chinese,english)")
+    parser.add_argument("--emer-labels", help="MER2023 label CSV (name + discrete/emotion) for EMER-V2")
+    parser.add_argument("--emer-video-dir", help="folder of the MER2023 clips <name>.<ext>")
+    parser.add_argument("--dfew-root", help="DFEW release root")
+    parser.add_argument("--mafw-root", help="MAFW release root")
+    parser.add_argument("--openface-dir", help="OpenFace CSVs as <dir>/<dfew|mafw>/<clip stem>.csv")
+    parser.add_argument("--fau-config", help="YAML/JSON override of the FAU table, thresholds or label map")
+    parser.add_argument("--no-mafw-captions", action="store_true", help="do not give MAFW captions to the writer")
+    parser.add_argument("--writer", choices=("template", "openai"), default="template", help="reasoning writer")
+    parser.add_argument("--splitter", choices=("rules", "llm"), default="rules", help="reasoning splitter")
+    parser.add_argument("--llm-model", help="model for --writer openai / --splitter llm (default $MIGR_LLM_MODEL)")
+    parser.add_argument("--llm-cache-dir", help="on-disk cache of LLM responses")
+    parser.add_argument(
+        "--undetermined",
+        choices=("both", "audio_first", "visual_first", "drop"),
+        default="both",
+        help="reasoning order(s) for samples whose MI is undetermined",
+    )
+    add_build_arguments(parser)
+
+
+def run_sft_cli(args: argparse.Namespace) -> BuildResult:
+    """Build the SFT dataset from `add_sft_cli_arguments`' arguments, print the summary and push if asked."""
+    cache_path = Path(args.llm_cache_dir) / CACHE_FILE_NAME if args.llm_cache_dir else None
+    client = LLMClient(LLMConfig(model=args.llm_model, cache_path=cache_path))
+    result = build_sft_dataset(
+        emer_v1=args.emer_v1,
+        emer_v2=args.emer_v2,
+        emer_labels=args.emer_labels,
+        emer_video_dir=args.emer_video_dir,
+        dfew_root=args.dfew_root,
+        mafw_root=args.mafw_root,
+        openface_dir=args.openface_dir,
+        fau_config=args.fau_config,
+        mafw_captions=not args.no_mafw_captions,
+        writer=get_writer(args.writer, client),
+        splitter=LLMReasoningSplitter(client) if args.splitter == "llm" else RuleBasedSplitter(),
+        undetermined=args.undetermined,
+        **build_kwargs_from_args(args),
+    )
+    finish_cli(result, args)
+    return result
+
+
+def add_grpo_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """All arguments of the GRPO build CLI (``dataset_scripts/build_grpo_dataset.py``, ``migr-hf build-data grpo``)."""
+    parser.add_argument("--dfew-root", help="DFEW release root")
+    parser.add_argument("--mafw-root", help="MAFW release root")
+    parser.add_argument("--drop-undetermined", action="store_true", help="leave out samples with undetermined MI")
+    add_build_arguments(parser)
+
+
+def run_grpo_cli(args: argparse.Namespace) -> BuildResult:
+    """Build the GRPO dataset from `add_grpo_cli_arguments`' arguments, print the summary and push if asked."""
+    result = build_grpo_dataset(
+        dfew_root=args.dfew_root,
+        mafw_root=args.mafw_root,
+        drop_undetermined=args.drop_undetermined,
+        **build_kwargs_from_args(args),
+    )
+    finish_cli(result, args)
+    return result

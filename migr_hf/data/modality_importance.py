@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import yaml
 from tqdm.auto import tqdm
@@ -45,6 +45,9 @@ from ..labels import get_label_set
 from ..schema import ModalityImportance
 from .jsonl import FailureLog, JsonlStore
 from .records import Failure, FailureReason, SampleRecord
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator, PartialState
 
 logger = logging.getLogger(__name__)
 
@@ -275,3 +278,113 @@ def estimate_modality_importance(
             store.append_many(mi_result_row(r, p, rule) for r, p in _predict_batch(estimator, batch, failures))
             bar.update(len(batch))
     return {record.id: mi_from_row(store.get(record.id), rule) for record in unique if record.id in store}
+
+
+def part_path(output_path: str | os.PathLike, process_index: int) -> Path:
+    """``<output_path>.part-<process_index>``: the results file of one process of a multi-process run."""
+    return Path(f"{os.fspath(output_path)}.part-{process_index}")
+
+
+def part_paths(output_path: str | os.PathLike) -> list[Path]:
+    """The part files of ``output_path`` present on disk (from any number of processes), by process index."""
+    output_path = Path(output_path)
+    prefix = f"{output_path.name}.part-"
+    parts = [p for p in output_path.parent.glob(f"{prefix}*") if p.name[len(prefix) :].isdigit()]
+    return sorted(parts, key=lambda p: int(p.name[len(prefix) :]))
+
+
+def stored_mi_ids(output_path: str | os.PathLike) -> set[str]:
+    """Ids with a stored result in ``output_path`` or in any of its part files."""
+    ids: set[str] = set()
+    for path in (Path(output_path), *part_paths(output_path)):
+        if path.exists():
+            ids |= JsonlStore(path).done_ids
+    return ids
+
+
+def shard_records(records: Sequence[SampleRecord], num_shards: int, index: int) -> list[SampleRecord]:
+    """Shard ``index`` of ``num_shards``: every ``num_shards``-th record from ``index`` (balanced, order kept)."""
+    if not 0 <= index < num_shards:
+        raise ValueError(f"shard index {index} is outside 0..{num_shards - 1}")
+    return list(records[index::num_shards])
+
+
+def merge_mi_parts(output_path: str | os.PathLike) -> int:
+    """Append the rows of every part file whose id ``output_path`` lacks, then delete the parts.
+
+    Crash-safe: rows are appended (and fsynced) before any part is deleted, and a rerun of an interrupted merge
+    appends nothing twice. Returns the number of rows appended.
+    """
+    store = JsonlStore(output_path)
+    appended = 0
+    parts = part_paths(output_path)
+    for path in parts:
+        rows = [row for row in JsonlStore(path) if row["id"] not in store]
+        store.append_many(rows)
+        appended += len(rows)
+    for path in parts:
+        path.unlink()
+    if parts:
+        logger.info("merged %d MI result(s) from %d part file(s) into %s", appended, len(parts), output_path)
+    return appended
+
+
+def run_mi_estimation(
+    records: Iterable[SampleRecord],
+    estimator: MIEstimator,
+    output_path: str | os.PathLike,
+    batch_size: int = 8,
+    accelerator: Accelerator | PartialState | None = None,
+    *,
+    rule: MIRule | None = None,
+    failures: FailureLog | None = None,
+    show_progress: bool = True,
+) -> dict[str, ModalityImportance]:
+    """`estimate_modality_importance` spread over the processes of an `accelerate` launch, resumably.
+
+    Every process reads which ids are already stored (in ``output_path`` or a part file left by an interrupted run),
+    takes its shard of the remaining records (`shard_records`) and appends its results to its own part file
+    (`part_path`); after all have finished, the main process merges the parts into ``output_path``
+    (`merge_mi_parts`). In a single process (``accelerator`` ``None`` or one process) leftover parts are merged
+    first and results go straight to ``output_path``. Call it from every process with the same records.
+
+    Args:
+        accelerator: An `accelerate.Accelerator` or `accelerate.PartialState` (``None``: one process).
+        failures: This process's failure log.
+
+    Returns:
+        Id -> MI for every record with a stored result, in every process.
+    """
+    records = list({record.id: record for record in records}.values())
+    num_processes = accelerator.num_processes if accelerator is not None else 1
+    if num_processes == 1:
+        merge_mi_parts(output_path)
+        return estimate_modality_importance(
+            records, estimator, output_path, batch_size, rule=rule, failures=failures, show_progress=show_progress
+        )
+    done = stored_mi_ids(output_path)
+    todo = [record for record in records if record.id not in done]
+    shard = shard_records(todo, num_processes, accelerator.process_index)
+    logger.info(
+        "MI estimation, process %d/%d: %d of %d remaining sample(s)",
+        accelerator.process_index,
+        num_processes,
+        len(shard),
+        len(todo),
+    )
+    accelerator.wait_for_everyone()
+    estimate_modality_importance(
+        shard,
+        estimator,
+        part_path(output_path, accelerator.process_index),
+        batch_size,
+        rule=rule,
+        failures=failures,
+        show_progress=show_progress and accelerator.is_local_main_process,
+    )
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        merge_mi_parts(output_path)
+    accelerator.wait_for_everyone()
+    store = JsonlStore(output_path)
+    return {record.id: mi_from_row(store.get(record.id), rule) for record in records if record.id in store}

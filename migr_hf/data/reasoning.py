@@ -45,8 +45,8 @@ from enum import Enum
 from typing import Any, Literal, Protocol
 
 from .. import schema
+from ..llm import LLMClient
 from ..schema import ModalityImportance
-from .llm import LLMClient
 from .records import SampleRecord
 
 logger = logging.getLogger(__name__)
@@ -235,12 +235,12 @@ Reasoning:
 
 
 class LLMReasoningSplitter:
-    """Split with an OpenAI-compatible model (`migr_hf.data.llm.LLMClient`); an unparsable reply falls back to
-    the rules. Endpoint failures raise `migr_hf.data.llm.LLMError`."""
+    """Split with an OpenAI-compatible model (`migr_hf.llm.LLMClient`); an unparsable reply falls back to
+    the rules. Endpoint failures raise `migr_hf.llm.LLMError`."""
 
     def __init__(self, client: LLMClient | None = None) -> None:
         self.client = client or LLMClient()
-        self.name = f"llm:{self.client.model}"
+        self.name = f"llm:{self.client.config.model}"
 
     def split(self, text: str) -> ReasoningParts:
         reply = self.client.chat([{"role": "user", "content": SPLIT_PROMPT.format(text=text)}])

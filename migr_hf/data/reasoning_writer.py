@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..llm import LLMClient
 from .fau import FAUEvidence
-from .llm import LLMClient
 from .openface import AU_NAMES
 from .records import SampleRecord
 
@@ -77,11 +77,11 @@ Use only the evidence given and invent no other detail."""
 
 
 class OpenAIReasoningWriter:
-    """Writer backed by an OpenAI-compatible chat model (`migr_hf.data.llm.LLMClient`: retries, on-disk cache)."""
+    """Writer backed by an OpenAI-compatible chat model (`migr_hf.llm.LLMClient`: retries, on-disk cache)."""
 
     def __init__(self, client: LLMClient | None = None) -> None:
         self.client = client or LLMClient()
-        self.name = f"llm:{self.client.model}"
+        self.name = f"llm:{self.client.config.model}"
 
     def prompt(self, record: SampleRecord, evidence: FAUEvidence, target: str, context: str | None = None) -> str:
         """The user message sent for one sample."""
