@@ -30,3 +30,11 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def humanomni_fixture() -> Path:
     """Outputs of the original R1-Omni code on a tiny random HumanOmni checkpoint (see its README)."""
     return TESTS_DIR / "fixtures" / "humanomni-r1omni-tiny"
+
+
+@pytest.fixture(scope="session")
+def scripted_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The session's tiny checkpoint, scripted to answer `SCRIPTED_COMPLETION` (happy, visual cues first)."""
+    from scripted_model import make_scripted_checkpoint
+
+    return make_scripted_checkpoint(tiny_checkpoint, tmp_path_factory.mktemp("scripted") / "checkpoint")

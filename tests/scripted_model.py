@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from transformers import GenerationConfig
 
 from migr_hf import MIGROmniProcessor
@@ -33,9 +32,3 @@ def make_scripted_checkpoint(source: Path, target: Path, completion: str = SCRIP
     config.sequence_bias = [[ids[: k + 1], 100.0 * (k + 1)] for k in range(len(ids))]
     config.save_pretrained(target)
     return target
-
-
-@pytest.fixture(scope="session")
-def scripted_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
-    """The session's tiny checkpoint, scripted to answer `SCRIPTED_COMPLETION` (happy, visual cues first)."""
-    return make_scripted_checkpoint(tiny_checkpoint, tmp_path_factory.mktemp("scripted") / "checkpoint")

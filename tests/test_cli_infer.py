@@ -4,7 +4,6 @@ import json
 
 import pytest
 from media_fixtures import make_clip, sine
-from scripted_model import scripted_checkpoint  # noqa: F401  (fixture)
 
 from migr_hf.cli import main
 

@@ -6,7 +6,6 @@ from unittest import mock
 import gradio as gr
 import pytest
 from media_fixtures import make_clip, sine
-from scripted_model import scripted_checkpoint  # noqa: F401  (fixture)
 
 from migr_hf.cli import main
 from migr_hf.demo import (

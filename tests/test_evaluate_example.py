@@ -1,19 +1,22 @@
-import importlib.util
+"""`migr-hf evaluate` (and `examples/evaluate.py`, which runs it): predictions JSONL -> the paper's tables."""
+
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers_emotion import FakeOpenAIServer, reply
+from llm_server import FakeOpenAIServer, reply
+
+from migr_hf.cli import main
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "evaluate.py"
 
 
-@pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("migr_example_evaluate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def evaluate(args: list[str], output_dir: Path) -> dict:
+    """Run `migr-hf evaluate` and return the report.json it wrote."""
+    assert main(["evaluate", *args]) == 0
+    return json.loads((output_dir / "report.json").read_text())
 
 
 def completion(think: str, answer: str) -> str:
@@ -38,7 +41,7 @@ def write_jsonl(path: Path, records, extra_lines=()) -> Path:
     return path
 
 
-def test_offline_judge_end_to_end(example, tmp_path, capsys):
+def test_offline_judge_end_to_end(tmp_path, capsys):
     predictions = write_jsonl(
         tmp_path / "preds.jsonl",
         RECORDS,
@@ -48,7 +51,8 @@ def test_offline_judge_end_to_end(example, tmp_path, capsys):
             json.dumps({"id": "f", "label": "worried", "completion": ""}),
         ],
     )
-    report = example.main(["--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline"])
+    out = tmp_path / "preds_eval"
+    report = evaluate(["--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline"], out)
     # judge reads: happy, angry, sad, (none)
     assert report["table1"] == pytest.approx({"FCR": 0.25, "EEA": 0.25, "EPC": 0.5, "UAR": 0.5, "WAR": 0.5})
     assert report["table2"] == {"all": pytest.approx(0.25), "among_correct": pytest.approx(0.5)}
@@ -59,8 +63,6 @@ def test_offline_judge_end_to_end(example, tmp_path, capsys):
     assert len(report["skipped"]) == 3 and "line 5" in report["skipped"][0]
     assert [s["explanation"] for s in report["samples"]] == ["happy", "angry", "sad", None]
 
-    out = tmp_path / "preds_eval"
-    assert json.loads((out / "report.json").read_text())["table1"] == report["table1"]
     markdown = (out / "report.md").read_text()
     assert "| preds | 25.00 | 25.00 | 50.00 | 50.00 | 50.00 |" in markdown
     assert "| preds | 25.00 | 50.00 |" in markdown
@@ -70,38 +72,46 @@ def test_offline_judge_end_to_end(example, tmp_path, capsys):
     assert "Table 1" in capsys.readouterr().out
 
 
-def test_llm_judge_end_to_end_and_cached_rerun(example, tmp_path, monkeypatch):
+def test_llm_judge_end_to_end_and_cached_rerun(tmp_path, monkeypatch):
     with FakeOpenAIServer(default=reply("fear")) as server:
         server.script("She is delighted.", reply("Happy"))
         server.script("He is furious.", reply("sad"))
         server.script("He looks sad.", reply("no idea"))  # out of vocabulary -> neutral
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("MIGR_JUDGE_CACHE", str(tmp_path / "judge.sqlite"))
-        monkeypatch.setenv("MIGR_JUDGE_MODEL", "judge-model")
+        monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+        monkeypatch.setenv("MIGR_LLM_MODEL", "judge-model")
         records = [{**record, "label_set": "dfew"} for record in RECORDS]
         predictions = write_jsonl(tmp_path / "run.jsonl", records)
         args = ["--predictions", str(predictions), "--judge", "llm", "--output-dir", str(tmp_path / "out")]
-        report = example.main(args)
+        report = evaluate(args, tmp_path / "out")
         assert [s["explanation"] for s in report["samples"]] == ["happy", "sad", "neutral", None]
         assert report["table1"] == pytest.approx({"FCR": 0.5, "EEA": 0.5, "EPC": 0.5, "UAR": 0.5, "WAR": 0.5})
         assert report["table2"]["all"] == 0.0
         assert server.counts.total() == 3 and server.bodies[0]["model"] == "judge-model"
-        assert example.main(args)["table1"] == report["table1"]
+        assert evaluate(args, tmp_path / "out")["table1"] == report["table1"]
         assert server.counts.total() == 3  # the rerun paid nothing
 
         args += ["--reasoning", "all", "--model-name", "MIGR"]
         server.script("A face.\nA voice.\nShe is delighted.", reply("happy"))
-        report = example.main(args)
+        report = evaluate(args, tmp_path / "out")
         assert report["model"] == "MIGR" and report["samples"][0]["explanation"] == "happy"
         assert server.counts["A face.\nA voice.\nShe is delighted."] == 1
 
 
-def test_label_set_must_be_known(example, tmp_path):
+def test_label_set_must_be_known(tmp_path, capsys):
     mixed = [{**RECORDS[0], "label_set": "dfew"}, {**RECORDS[1], "label_set": "mafw"}]
     predictions = write_jsonl(tmp_path / "mixed.jsonl", mixed)
-    with pytest.raises(ValueError, match="pass the label set"):
-        example.main(["--predictions", str(predictions), "--judge", "offline"])
+    assert main(["evaluate", "--predictions", str(predictions), "--judge", "offline"]) == 2
+    assert "pass the label set" in capsys.readouterr().err
     empty = write_jsonl(tmp_path / "empty.jsonl", [], ["oops"])
-    with pytest.raises(SystemExit, match="no usable prediction records"):
-        example.main(["--predictions", str(empty), "--judge", "offline", "--label-set", "dfew"])
+    assert main(["evaluate", "--predictions", str(empty), "--judge", "offline", "--label-set", "dfew"]) == 2
+    assert "no usable prediction records" in capsys.readouterr().err
+
+
+def test_example_script_runs_the_command(tmp_path):
+    predictions = write_jsonl(tmp_path / "preds.jsonl", RECORDS)
+    command = [sys.executable, str(SCRIPT), "--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Table 1" in result.stdout and (tmp_path / "preds_eval" / "report.json").is_file()

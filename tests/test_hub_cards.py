@@ -1,6 +1,5 @@
 """Model card rendering from evaluation reports, and `migr-hf push` up to the network call (HfApi mocked)."""
 
-import importlib.util
 import json
 from pathlib import Path
 from unittest import mock
@@ -63,9 +62,6 @@ def test_model_card_from_two_benchmarks(tmp_path):
 
 def test_card_from_the_evaluate_example_report(tmp_path):
     """The report `examples/evaluate.py` writes is what the card reads."""
-    spec = importlib.util.spec_from_file_location("migr_example_evaluate", ROOT / "examples" / "evaluate.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
     completion = "<vis_desc>A smile.</vis_desc><aud_desc>Laughter.</aud_desc><think>She is happy.</think>"
     predictions = tmp_path / "preds.jsonl"
     predictions.write_text(
@@ -76,9 +72,8 @@ def test_card_from_the_evaluate_example_report(tmp_path):
         encoding="utf-8",
     )
     out = tmp_path / "eval"
-    example.main(
-        ["--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline", "--output-dir", str(out)]
-    )
+    arguments = ["--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline", "--output-dir", str(out)]
+    assert main(["evaluate", *arguments]) == 0
     card = render_model_card([out / "report.json"], model_name="m")
     values = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert values == {"FCR": 50.0, "EEA": 50.0, "EPC": 100.0, "UAR": 50.0, "WAR": 50.0}

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from media_fixtures import make_clip, sine
-from scripted_model import scripted_checkpoint  # noqa: F401  (fixture)
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

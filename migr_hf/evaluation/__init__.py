@@ -14,8 +14,10 @@ from .metrics import (
 from .modules import METRIC_NAMES, load_metric, metrics_dir, push_metrics, resolve_metric
 from .report import (
     DEFAULT_REASONING_SEGMENTS,
+    REASONING_CHOICES,
     ScoredSample,
     build_report,
+    evaluate_predictions,
     plot_confusion_matrix,
     read_predictions,
     render_markdown,
@@ -24,6 +26,7 @@ from .report import (
 
 __all__ = [
     "DEFAULT_REASONING_SEGMENTS",
+    "REASONING_CHOICES",
     "METRIC_NAMES",
     "ConfusionMatrix",
     "ScoredSample",
@@ -31,6 +34,7 @@ __all__ = [
     "confusion_matrix",
     "eea",
     "epc",
+    "evaluate_predictions",
     "fcr",
     "load_metric",
     "metrics_dir",

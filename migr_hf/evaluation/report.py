@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..classifiers import EmotionClassifier
+from ..classifiers import EmotionClassifier, get_classifier
 from ..labels import LabelSet, get_label_set
-from ..parsing import THINK_SEGMENT, parse_completion
+from ..parsing import MODALITY_SEGMENTS, THINK_SEGMENT, parse_completion
 from ..schema import COMPLETION, ID, LABEL, LABEL_SET
 from .metrics import (
     ConfusionMatrix,
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 # ERV's judge reads the <think> text; ("aud_desc", "vis_desc", "think") judges the whole MIGR reasoning.
 DEFAULT_REASONING_SEGMENTS = (THINK_SEGMENT,)
+REASONING_CHOICES = {"think": DEFAULT_REASONING_SEGMENTS, "all": (*MODALITY_SEGMENTS, THINK_SEGMENT)}
 
 
 @dataclass(frozen=True)
@@ -251,3 +252,49 @@ def plot_confusion_matrix(matrix: ConfusionMatrix | Mapping[str, Any], path: str
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=150)
     return path
+
+
+def evaluate_predictions(
+    predictions: str | Path,
+    *,
+    label_set: str | None = None,
+    judge: str | EmotionClassifier = "llm",
+    reasoning: str = "think",
+    output_dir: str | Path | None = None,
+    model_name: str | None = None,
+) -> dict[str, Any]:
+    """Score a predictions JSONL and write ``report.md``, ``report.json`` and ``confusion_matrix.png``.
+
+    Args:
+        predictions: JSONL with one ``{"id", "label", "completion"}`` per line.
+        label_set: Benchmark vocabulary; default: the records' ``label_set`` field.
+        judge: What reads the reasoning: a classifier, or a `get_classifier` spec (``"llm"``, ``"offline"``, a
+            sequence-classifier checkpoint).
+        reasoning: ``"think"`` (ERV, the paper) or ``"all"`` reasoning segments.
+        output_dir: Where the report goes; default ``<predictions stem>_eval`` beside the file.
+        model_name: Row name in the tables; default the predictions file stem.
+
+    Returns:
+        The JSON report (numbers as fractions, counts, skipped lines, per-sample results).
+    """
+    predictions = Path(predictions)
+    output_dir = Path(output_dir) if output_dir is not None else predictions.with_name(f"{predictions.stem}_eval")
+    model_name = model_name or predictions.stem
+    records, label_set, skipped = read_predictions(predictions, label_set)
+    if not records:
+        raise ValueError(f"{predictions}: no usable prediction records ({len(skipped)} lines skipped)")
+    judge = get_classifier(judge) if isinstance(judge, str) else judge
+    logger.info("judging %d reasonings of %s with %r", len(records), predictions, judge)
+    samples = score_predictions(records, label_set, judge, reasoning_segments=REASONING_CHOICES[reasoning])
+    report = build_report(samples, label_set)
+    report.update(model=model_name, judge=repr(judge), reasoning=reasoning, skipped=skipped)
+    markdown = render_markdown(report, model_name=model_name)
+    if skipped:
+        markdown += f"\nSkipped {len(skipped)} input lines: see report.json.\n"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "report.md").write_text(markdown, encoding="utf-8")
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    plot_confusion_matrix(
+        report["confusion_matrix"], output_dir / "confusion_matrix.png", title=f"{model_name} on {label_set.upper()}"
+    )
+    return report
