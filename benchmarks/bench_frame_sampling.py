@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from migr_hf.models.migr_omni.media import read_video_frames, sample_frame_indices
@@ -52,9 +53,14 @@ def encode_clip(path: Path, seconds: float, fps: int, width: int, height: int, g
 
 
 def decode_all_then_select(path: Path, num_frames: int) -> np.ndarray:
-    """Decode every frame to RGB, then select ``num_frames`` of them with the sampling rule."""
+    """Decode every frame to RGB, then select ``num_frames`` of them with the sampling rule.
+
+    The conversion uses one shared reformatter, as `read_video_frames` does, so the comparison is about
+    seeking and not about colour-conversion setup.
+    """
+    reformatter = VideoReformatter()
     with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        frames = [reformatter.reformat(frame, format="rgb24").to_ndarray() for frame in container.decode(video=0)]
     return np.stack([frames[i] for i in sample_frame_indices(len(frames), num_frames)])
 
 
@@ -64,8 +70,11 @@ def decode_all_convert_selected(path: Path, num_frames: int) -> np.ndarray:
         stream = container.streams.video[0]
         indices = sample_frame_indices(stream.frames, num_frames)
         wanted = set(indices.tolist())
+        reformatter = VideoReformatter()
         selected = {
-            i: frame.to_ndarray(format="rgb24") for i, frame in enumerate(container.decode(stream)) if i in wanted
+            i: reformatter.reformat(frame, format="rgb24").to_ndarray()
+            for i, frame in enumerate(container.decode(stream))
+            if i in wanted
         }
     return np.stack([selected[i] for i in indices.tolist()])
 

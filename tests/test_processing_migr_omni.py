@@ -256,3 +256,13 @@ def test_save_and_reload_keep_the_settings(processor, tmp_path):
     assert reloaded.chat_template == processor.chat_template
     assert len(reloaded.tokenizer) == len(processor.tokenizer)
     assert reloaded.gate_tokenizer.vocab == processor.gate_tokenizer.vocab
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.3, 2.0, 17.3, 29.99, 30.0])
+def test_log_mel_shortcut_equals_the_feature_extractor(processor, seconds):
+    waveform = (0.3 * np.random.default_rng(0).standard_normal(int(seconds * 16000))).astype(np.float32)
+    expected = processor.feature_extractor(waveform, sampling_rate=16000, return_tensors="np")["input_features"][0]
+    np.testing.assert_allclose(processor.log_mel(waveform), expected, atol=1e-6, rtol=0)
+    silence = np.zeros(int(seconds * 16000), np.float32)
+    expected = processor.feature_extractor(silence, sampling_rate=16000, return_tensors="np")["input_features"][0]
+    np.testing.assert_allclose(processor.log_mel(silence), expected, atol=1e-6, rtol=0)

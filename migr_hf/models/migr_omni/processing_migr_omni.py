@@ -291,8 +291,28 @@ class MIGROmniProcessor(ProcessorMixin):
         if waveform is None:
             logger.warning(f"{source_name(source)}: no audio stream, the sample is processed without audio")
             return None
-        features = self.feature_extractor(waveform, sampling_rate=sampling_rate, return_tensors="pt")
-        return features["input_features"][0]
+        return torch.from_numpy(self.log_mel(waveform[: self.feature_extractor.n_samples]))
+
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """`(n_mels, 3000)` Whisper log-mels of a 16 kHz waveform of at most 30 s: the feature extractor's output.
+
+        Whisper pads to 30 s; every frame whose window lies in that zero padding comes out as the same value,
+        the clamp floor `max(-1.5, max - 2)` of the normalised spectrogram. So the spectrogram is computed on the
+        waveform plus `n_fft` zeros only (every frame that overlaps the waveform sees the same samples as with
+        the full padding) and the rest is filled with that value: identical up to float32 rounding (1e-7),
+        without transforming up to 30 s of silence.
+        """
+        extractor = self.feature_extractor
+        margin = extractor.n_fft
+        if len(waveform) + margin >= extractor.n_samples:
+            return extractor(waveform, sampling_rate=extractor.sampling_rate, return_tensors="np")["input_features"][0]
+        short = extractor(
+            np.pad(waveform, (0, margin)), sampling_rate=extractor.sampling_rate, padding="longest", return_tensors="np"
+        )["input_features"][0]
+        frames = -(-(len(waveform) + extractor.n_fft // 2) // extractor.hop_length)
+        features = np.full((short.shape[0], extractor.nb_max_frames), max(-1.5, short.max() - 2.0), dtype=short.dtype)
+        features[:, :frames] = short[:, :frames]
+        return features
 
     @staticmethod
     def _stack_rows(rows: list[torch.Tensor | None]) -> torch.Tensor:
