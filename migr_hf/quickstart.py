@@ -11,8 +11,8 @@ Stages, each with the project's own code paths:
 6. `report.md` with plots, whose path is printed.
 
 The model is tiny and random, so the numbers only show that every stage runs and connects: SFT here uses a
-learning rate of 1e-3 (not the paper's 2e-5) so that the tiny model picks up the MIGR output format within a
-minute of training.
+learning rate of 3e-3 (not the paper's 2e-5) so that the tiny model picks up the MIGR output format within a
+few minutes of training.
 """
 
 import json
@@ -46,8 +46,8 @@ logger = logging.get_logger(__name__)
 class QuickstartSettings:
     """Sizes of the quickstart run; `reduced()` is the CI smoke version."""
 
-    sft_steps: int = 60
-    sft_learning_rate: float = 1e-3
+    sft_steps: int = 120
+    sft_learning_rate: float = 3e-3
     grpo_steps: int = 4
     grpo_generations: int = 4
     max_completion_length: int = 96
