@@ -5,8 +5,11 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.migr-hf-installed
+# Debian packages the tests and the quickstart use when present: Chromium for the Space's browser test,
+# espeak-ng for spoken sample clips (tones otherwise).
+SYSTEM_PACKAGES ?= chromium espeak-ng
 
-.PHONY: install test quickstart bench clean
+.PHONY: install system-deps test quickstart bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +20,21 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-test: $(STAMP)
+system-deps:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do command -v $$package >/dev/null || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null \
+		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null); \
+	else \
+		echo "note:$$missing not installed (needs root and apt-get): the browser test is skipped, sample clips use tones"; \
+	fi
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 tests
 
-quickstart: $(STAMP)
+quickstart: $(STAMP) system-deps
 	$(BIN)/migr-hf quickstart
 
 bench: $(STAMP)

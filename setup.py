@@ -25,6 +25,9 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "openpyxl>=3.1",
     "matplotlib>=3.8",
+    "pillow>=10",
+    "pyarrow>=15",
+    "jinja2>=3.1",
 ]
 
 EXTRAS = {

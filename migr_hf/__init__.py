@@ -8,6 +8,7 @@ code, so a checkpoint also loads with `trust_remote_code=True` where migr-hf is 
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
 
+from .inference import EmotionPrediction, EmotionReasoner
 from .models.migr_omni import (
     MIGROmniConfig,
     MIGROmniForCausalLM,
@@ -27,6 +28,8 @@ MIGROmniForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 MIGROmniProcessor.register_for_auto_class()
 
 __all__ = [
+    "EmotionPrediction",
+    "EmotionReasoner",
     "MIGROmniConfig",
     "MIGROmniForCausalLM",
     "MIGROmniModel",
