@@ -217,6 +217,18 @@ def test_frame_count_estimate_overshoot_is_clamped(tmp_path: Path) -> None:
     assert [frame_index(frame) for frame in frames] == np.minimum(indices, 59).tolist()
 
 
+def test_overshoot_on_b_frames_returns_the_true_last_frame(tmp_path: Path) -> None:
+    """Non-reference frames before a target are not decoded; when the stream ends first, the last frame is still
+    the stream's last frame, even if it was one of the skipped B-frames."""
+    clip = Path(make_clip(tmp_path / "b.mkv", num_frames=60, gop=60, bframes=3))
+    path = _set_mkv_duration_tag(clip, "00:00:02.400000000", "00:00:02.480000000")
+    indices = sample_frame_indices(62, 8)
+    frames = read_video_frames(path, 8)
+    assert [frame_index(frame) for frame in frames] == np.minimum(indices, 59).tolist()
+    frames = read_video_frames(path, 62)
+    assert frame_index(frames[-1]) == 59
+
+
 def test_frame_count_far_beyond_the_data_is_an_error(tmp_path: Path) -> None:
     clip = Path(make_clip(tmp_path / "est.mkv", num_frames=60, gop=10))
     path = _set_mkv_duration_tag(clip, "00:00:02.400000000", "00:00:09.000000000")

@@ -320,6 +320,8 @@ class _SeekingDecoder:
         self._position: int | None = None
         self._previous_key_pts: int | None = None
         self._max_key_gap: int | None = None
+        self._threshold: Fraction | None = None
+        self._skipped_pts: int | None = None
 
     @property
     def last(self) -> av.VideoFrame | None:
@@ -332,6 +334,7 @@ class _SeekingDecoder:
             return self._last
         if self._ended:
             return None
+        self._threshold = threshold
         if self._frames is None or self._should_seek(threshold):
             self._seek(threshold)
         for frame in self._frames:
@@ -339,7 +342,21 @@ class _SeekingDecoder:
             if frame.pts >= threshold:
                 return frame
         self._ended = True
+        self._decode_skipped_tail()
         return None
+
+    def _decode_skipped_tail(self) -> None:
+        """At the end of the stream, make `last` the stream's last frame even if it was a skipped one.
+
+        Non-reference frames before the target are not decoded (see `_decode`); when the stream ends before a
+        target, the last frame may be one of them, so the tail is decoded again without skipping.
+        """
+        if self._skipped_pts is None or (self._last is not None and self._last.pts > self._skipped_pts):
+            return
+        self._threshold = None
+        self._seek(Fraction(self._skipped_pts))
+        for frame in self._frames:
+            self._last = frame
 
     def _should_seek(self, threshold: Fraction) -> bool:
         if self._position is None or self._last is None:
@@ -394,9 +411,14 @@ class _SeekingDecoder:
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Frames from the demuxer's position on, skipping packets before the first keyframe; records the
-        position (last packet timestamp) and the longest keyframe interval seen."""
+        position (last packet timestamp) and the longest keyframe interval seen.
+
+        A packet whose frame lies before the current target is decoded with ``skip_frame="NONREF"``: if no
+        other frame refers to it (B-frames), it is not output-relevant and the decoder drops it unseen.
+        """
         self._previous_key_pts = None
         seen_keyframe = False
+        codec = self._stream.codec_context
         for packet in self._container.demux(self._stream):
             if not seen_keyframe:
                 if not packet.is_keyframe:
@@ -410,6 +432,10 @@ class _SeekingDecoder:
                     gap = packet.pts - self._previous_key_pts
                     self._max_key_gap = max(gap, self._max_key_gap or 0)
                 self._previous_key_pts = packet.pts
+            skip = self._threshold is not None and packet.pts is not None and packet.pts < self._threshold
+            codec.skip_frame = "NONREF" if skip and not packet.is_keyframe else "DEFAULT"
+            if skip and not packet.is_keyframe:
+                self._skipped_pts = max(packet.pts, self._skipped_pts or packet.pts)
             for frame in packet.decode():
                 if frame.pts is None:
                     raise MediaError(self._name, "decoded video frame has no timestamp")
