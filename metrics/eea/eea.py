@@ -3,10 +3,10 @@
 A thin wrapper over ``migr_hf.evaluation.eea``; the logic and its tests live in migr-hf.
 """
 
-import datasets
 import evaluate
 
 from migr_hf.evaluation import eea
+from migr_hf.evaluation.modules import LABEL_SET_ARGUMENT, metric_info
 
 _DESCRIPTION = """\
 EEA, the explanation emotion accuracy: the share of samples whose reasoning expresses the ground-truth
@@ -14,16 +14,16 @@ emotion, as read by a judge (ERV and the paper use gpt-4.1-mini; see migr_hf.cla
 Formula (eq. 6: EEA = (1/S) * sum_i 1[e_i = y_i]).
 """
 
-_KWARGS_DESCRIPTION = """
+_KWARGS_DESCRIPTION = (
+    """
 Args:
     predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer).
     references (`list` of `str`): the ground-truth label word per sample.
     explanations (`list` of `str`): the emotion the judge read from each sample's reasoning
         (`None` when there was no reasoning or the judge failed).
-    label_set (`str`, optional): `"dfew"`, `"mafw"` or `"emer"`. When given, words are normalised with the
-        benchmark's synonyms (e.g. DFEW `"sadness"` -> `"sad"`), an answer outside the label set counts as wrong
-        and a reference outside it raises `ValueError`. Without it, words are compared as given.
-
+"""
+    + LABEL_SET_ARGUMENT
+    + """
 Returns:
     eea (`float`): in [0, 1]. 1.0 means every reasoning expresses the ground-truth emotion.
 
@@ -36,31 +36,13 @@ Examples:
     ... )
     {'eea': 0.6666666666666666}
 """
-
-_CITATION = """\
-@article{rha_migr,
-  title  = {Learning What to Attend First: Modality-Importance-Guided Reasoning for Reliable
-            Multimodal Emotion Understanding},
-  author = {Rha, Hyeongseop and Yeo, Jeong Hun and Won, Junil and Park, Se Jin and Ro, Yong Man},
-}
-"""
+)
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class EEA(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("string"),
-                    "references": datasets.Value("string"),
-                    "explanations": datasets.Value("string"),
-                }
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, with_explanations=True)
 
     def _compute(self, predictions, references, explanations, label_set=None):
         return {"eea": float(eea(explanations, references, label_set))}

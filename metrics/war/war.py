@@ -3,24 +3,24 @@
 A thin wrapper over ``migr_hf.evaluation.war``; the logic and its tests live in migr-hf.
 """
 
-import datasets
 import evaluate
 
 from migr_hf.evaluation import war
+from migr_hf.evaluation.modules import LABEL_SET_ARGUMENT, metric_info
 
 _DESCRIPTION = """\
 WAR, the weighted average recall: the per-class recalls weighted by class frequency, i.e. plain accuracy.
 Formula (eq. 4: WAR = sum_i TP_i / sum_i N_i).
 """
 
-_KWARGS_DESCRIPTION = """
+_KWARGS_DESCRIPTION = (
+    """
 Args:
     predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer).
     references (`list` of `str`): the ground-truth label word per sample.
-    label_set (`str`, optional): `"dfew"`, `"mafw"` or `"emer"`. When given, words are normalised with the
-        benchmark's synonyms (e.g. DFEW `"sadness"` -> `"sad"`), an answer outside the label set counts as wrong
-        and a reference outside it raises `ValueError`. Without it, words are compared as given.
-
+"""
+    + LABEL_SET_ARGUMENT
+    + """
 Returns:
     war (`float`): in [0, 1]. 1.0 means every answer is right.
 
@@ -32,30 +32,13 @@ Examples:
     ... )
     {'war': 0.5}
 """
-
-_CITATION = """\
-@article{rha_migr,
-  title  = {Learning What to Attend First: Modality-Importance-Guided Reasoning for Reliable
-            Multimodal Emotion Understanding},
-  author = {Rha, Hyeongseop and Yeo, Jeong Hun and Won, Junil and Park, Se Jin and Ro, Yong Man},
-}
-"""
+)
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class WAR(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("string"),
-                    "references": datasets.Value("string"),
-                }
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, with_explanations=False)
 
     def _compute(self, predictions, references, label_set=None):
         return {"war": float(war(predictions, references, label_set))}

@@ -490,12 +490,28 @@ def _finish(
     mi: Mapping[str, ModalityImportance],
     summary: BuildSummary,
     failures: FailureLog,
-    settings: dict[str, Any],
+    kind_settings: Mapping[str, Any],
     *,
-    media_root: str | os.PathLike | None,
+    fold: int,
+    check_media: bool,
+    require_audio: bool,
     embed_media: bool,
+    media_root: str | os.PathLike | None,
+    mi_settings: Mapping[str, Any],
     cache_dir: str | os.PathLike | None,
 ) -> BuildResult:
+    """Count what was kept, then save the rows with the build settings (the shared ones around ``kind_settings``)."""
+    settings = {
+        "kind": kind,
+        "fold": fold,
+        "sources": sorted(summary.read),
+        **kind_settings,
+        "check_media": check_media,
+        "require_audio": require_audio,
+        "embed_media": embed_media,
+        "media_paths": "relative" if media_root is not None else "absolute",
+        **mi_settings,
+    }
     summary.kept = _counts(r.source for r in kept)
     summary.rows = len(rows)
     summary.rows_per_source = _counts(row[schema.SOURCE] for row in rows)
@@ -664,19 +680,11 @@ def build_sft_dataset(
         if record_rows:
             kept_records.append(record)
             rows += record_rows
-    settings = {
-        "kind": "sft",
-        "fold": fold,
-        "sources": sorted(summary.read),
+    sft_settings = {
         "fau": config.to_dict(),
         "writer": writer.name,
         "splitter": getattr(splitter, "name", type(splitter).__name__),
         "undetermined": undetermined,
-        "check_media": check_media,
-        "require_audio": require_audio,
-        "embed_media": embed_media,
-        "media_paths": "relative" if media_root is not None else "absolute",
-        **_mi_settings(mi_estimator, mi_file, rule),
     }
     return _finish(
         "sft",
@@ -685,9 +693,13 @@ def build_sft_dataset(
         mi,
         summary,
         failures,
-        settings,
-        media_root=media_root,
+        sft_settings,
+        fold=fold,
+        check_media=check_media,
+        require_audio=require_audio,
         embed_media=embed_media,
+        media_root=media_root,
+        mi_settings=_mi_settings(mi_estimator, mi_file, rule),
         cache_dir=cache_dir,
     )
 
@@ -751,17 +763,6 @@ def build_grpo_dataset(
         row[schema.MODALITY_IMPORTANCE] = mi[record.id].value
         row[schema.PROMPT] = schema.MIGR_INSTRUCTION
         rows.append(row)
-    settings = {
-        "kind": "grpo",
-        "fold": fold,
-        "sources": sorted(summary.read),
-        "drop_undetermined": drop_undetermined,
-        "check_media": check_media,
-        "require_audio": require_audio,
-        "embed_media": embed_media,
-        "media_paths": "relative" if media_root is not None else "absolute",
-        **_mi_settings(mi_estimator, mi_file, rule),
-    }
     return _finish(
         "grpo",
         rows,
@@ -769,9 +770,13 @@ def build_grpo_dataset(
         mi,
         summary,
         failures,
-        settings,
-        media_root=media_root,
+        {"drop_undetermined": drop_undetermined},
+        fold=fold,
+        check_media=check_media,
+        require_audio=require_audio,
         embed_media=embed_media,
+        media_root=media_root,
+        mi_settings=_mi_settings(mi_estimator, mi_file, rule),
         cache_dir=cache_dir,
     )
 

@@ -239,25 +239,28 @@ def _emer_record(
     return SampleRecord(sample_id, "emer", "train", find_video(video_dir, name), label, EMER.name, reasoning.strip())
 
 
-def read_emer_v1(
-    path: str | os.PathLike,
+def _read_emer(
+    path: Path,
+    version: str,
+    columns: tuple[str, ...],
+    label_of: Callable[[str, dict[str, str]], str | None],
     *,
-    video_dir: str | os.PathLike | None = None,
-    on_failure: FailureCallback | None = None,
+    video_dir: str | os.PathLike | None,
+    on_failure: FailureCallback | None,
 ) -> list[SampleRecord]:
-    """Read an EMER-V1 CSV (``names,emotions,subtitles,reasons``); reasoning is ``reasons``."""
-    path = Path(path)
+    """Records of an EMER CSV whose required ``columns`` start with the name and end with the reasoning;
+    ``label_of(name, row)`` gives a row's label text (``None`` when it has none)."""
     records: list[SampleRecord] = []
     seen: set[str] = set()
-    for line, row in _read_csv(path, ("names", "emotions", "reasons")):
-        name = row["names"].strip()
+    for line, row in _read_csv(path, columns):
+        name = row[columns[0]].strip()
         if not name:
             _report(on_failure, Failure(None, "emer", f"{path}:{line}", FailureReason.MALFORMED_ROW, "empty name"))
             continue
         record = _emer_record(
             name,
-            row["emotions"],
-            row["reasons"],
+            label_of(name, row),
+            row[columns[-1]],
             video_dir=video_dir,
             where=f"{path}:{line}",
             seen=seen,
@@ -265,8 +268,25 @@ def read_emer_v1(
         )
         if record is not None:
             records.append(record)
-    logger.info("EMER-V1: %d samples from %s", len(records), path)
+    logger.info("%s: %d samples from %s", version, len(records), path)
     return records
+
+
+def read_emer_v1(
+    path: str | os.PathLike,
+    *,
+    video_dir: str | os.PathLike | None = None,
+    on_failure: FailureCallback | None = None,
+) -> list[SampleRecord]:
+    """Read an EMER-V1 CSV (``names,emotions,subtitles,reasons``); reasoning is ``reasons``."""
+    return _read_emer(
+        Path(path),
+        "EMER-V1",
+        ("names", "emotions", "reasons"),
+        lambda name, row: row["emotions"],
+        video_dir=video_dir,
+        on_failure=on_failure,
+    )
 
 
 def read_mer2023_labels(path: str | os.PathLike, label_column: str | None = None) -> dict[str, str]:
@@ -297,24 +317,11 @@ def read_emer_v2(
     path = Path(path)
     if labels is not None and not isinstance(labels, Mapping):
         labels = read_mer2023_labels(labels)
-    records: list[SampleRecord] = []
-    seen: set[str] = set()
-    for line, row in _read_csv(path, ("name", "english")):
-        name = row["name"].strip()
-        if not name:
-            _report(on_failure, Failure(None, "emer", f"{path}:{line}", FailureReason.MALFORMED_ROW, "empty name"))
-            continue
-        label_value = row.get("emotion") or row.get("emotions") or (labels or {}).get(name)
-        record = _emer_record(
-            name,
-            label_value,
-            row["english"],
-            video_dir=video_dir,
-            where=f"{path}:{line}",
-            seen=seen,
-            on_failure=on_failure,
-        )
-        if record is not None:
-            records.append(record)
-    logger.info("EMER-V2: %d samples from %s", len(records), path)
-    return records
+    return _read_emer(
+        path,
+        "EMER-V2",
+        ("name", "english"),
+        lambda name, row: row.get("emotion") or row.get("emotions") or (labels or {}).get(name),
+        video_dir=video_dir,
+        on_failure=on_failure,
+    )

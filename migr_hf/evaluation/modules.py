@@ -3,7 +3,8 @@
 The modules live in the repository's ``metrics/<name>/<name>.py`` (thin ``evaluate.Metric`` wrappers over
 :mod:`migr_hf.evaluation.metrics`). :func:`resolve_metric` returns the local folder when one is found
 (``$MIGR_METRICS_DIR``, then the source checkout), else the Hub id ``migr/<name>``, which ``evaluate.load``
-fetches once :func:`push_metrics` has published it.
+fetches once :func:`push_metrics` has published it. What the five modules share (citation, ``label_set``
+argument, :func:`metric_info`) is defined here, since each module is loaded as a standalone file.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import HfApi
+
+if TYPE_CHECKING:
+    import evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,33 @@ module = evaluate.load("{repo_id}")
 launch_gradio_widget(module)
 """
 _TRUE = {"1", "on", "yes", "true"}
+MIGR_CITATION = """\
+@article{rha_migr,
+  title  = {Learning What to Attend First: Modality-Importance-Guided Reasoning for Reliable
+            Multimodal Emotion Understanding},
+  author = {Rha, Hyeongseop and Yeo, Jeong Hun and Won, Junil and Park, Se Jin and Ro, Yong Man},
+}
+"""
+# The ``label_set`` entry of each module's "Args:" section, indented to stand there as it is.
+LABEL_SET_ARGUMENT = """\
+    label_set (`str`, optional): `"dfew"`, `"mafw"` or `"emer"`. When given, words are normalised with the
+        benchmark's synonyms (e.g. DFEW `"sadness"` -> `"sad"`), an answer outside the label set counts as wrong
+        and a reference outside it raises `ValueError`. Without it, words are compared as given.
+"""
+
+
+def metric_info(description: str, inputs_description: str, with_explanations: bool) -> evaluate.MetricInfo:
+    """``MetricInfo`` of a MIGR module: string ``predictions`` and ``references`` (and ``explanations``)."""
+    import datasets
+    import evaluate
+
+    columns = ("predictions", "references", "explanations") if with_explanations else ("predictions", "references")
+    return evaluate.MetricInfo(
+        description=description,
+        citation=MIGR_CITATION,
+        inputs_description=inputs_description,
+        features=datasets.Features({column: datasets.Value("string") for column in columns}),
+    )
 
 
 def metrics_dir() -> Path | None:

@@ -25,11 +25,12 @@ Bad model output never raises: missing or malformed segments simply score 0.0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from ..classifiers import NEUTRAL, EmotionClassifier
 from ..labels import LabelSet
-from ..parsing import AUDIO_SEGMENT, THINK_SEGMENT, VISUAL_SEGMENT, parse_completion, split_sentences
+from ..parsing import AUDIO_SEGMENT, THINK_SEGMENT, VISUAL_SEGMENT, ParsedCompletion, parse_completion, split_sentences
 from ..schema import ModalityImportance
 from .common import classify_groups, label_sets, modality_importances, targets
 
@@ -40,6 +41,42 @@ MODALITY_SEGMENTS: dict[ModalityImportance, tuple[str, ...]] = {
     ModalityImportance.BOTH: (AUDIO_SEGMENT, VISUAL_SEGMENT),
 }
 Denominator = Literal["all", "non_neutral"]
+
+
+def _modality_rewards(
+    name: str,
+    completions: list[Any],
+    label: list[str] | None,
+    modality_importance: list[str | None] | None,
+    *,
+    classifier: EmotionClassifier,
+    label_set: list[str] | str | LabelSet | None,
+    select: Callable[[ParsedCompletion, tuple[str, ...]], list[str]],
+    score: Callable[[str, list[frozenset[str]]], float],
+) -> list[float | None]:
+    """The skeleton of both rewards: ``None`` without MI, 0.0 without sentences, else ``score(e*, sentence labels)``.
+
+    ``select(parsed completion, <M> segment names)`` gives the sentences to classify; all of the batch go to the
+    classifier together, in one call per label set. ``name`` is the reward's, for error messages.
+    """
+    sets = label_sets(label_set, len(completions), name)
+    gold = targets(label, sets, name)
+    importances = modality_importances(modality_importance, len(completions), name)
+    rewards: list[float | None] = []
+    groups: list[tuple[LabelSet, list[str]]] = []
+    pending: list[int] = []
+    for index, (completion, importance) in enumerate(zip(completions, importances)):
+        if importance not in MODALITY_SEGMENTS:
+            rewards.append(None)
+            continue
+        rewards.append(0.0)
+        sentences = select(parse_completion(completion), MODALITY_SEGMENTS[importance])
+        if sentences:
+            pending.append(index)
+            groups.append((sets[index], sentences))
+    for index, sentence_labels in zip(pending, classify_groups(classifier, groups)):
+        rewards[index] = score(gold[index], sentence_labels)
+    return rewards
 
 
 def modality_aligned_order_reward(
@@ -66,27 +103,25 @@ def modality_aligned_order_reward(
     Returns:
         One float (or ``None``) per completion.
     """
-    name = "modality_aligned_order_reward"
-    sets = label_sets(label_set, len(completions), name)
-    gold = targets(label, sets, name)
-    importances = modality_importances(modality_importance, len(completions), name)
-    rewards: list[float | None] = []
-    groups: list[tuple[LabelSet, list[str]]] = []
-    pending: list[int] = []
-    for index, (completion, importance) in enumerate(zip(completions, importances)):
-        if importance not in MODALITY_SEGMENTS:
-            rewards.append(None)
-            continue
-        rewards.append(0.0)
-        parsed = parse_completion(completion)
-        if parsed.starts_with in MODALITY_SEGMENTS[importance]:
-            sentences = split_sentences(parsed.segments[0].text)
-            if sentences:
-                pending.append(index)
-                groups.append((sets[index], sentences))
-    for index, sentence_labels in zip(pending, classify_groups(classifier, groups)):
-        rewards[index] = float(any(gold[index] in labels for labels in sentence_labels))
-    return rewards
+
+    def first_segment(parsed: ParsedCompletion, modality_segments: tuple[str, ...]) -> list[str]:
+        if parsed.starts_with not in modality_segments:
+            return []
+        return split_sentences(parsed.segments[0].text)
+
+    def in_first_segment(target: str, sentence_labels: list[frozenset[str]]) -> float:
+        return float(any(target in labels for labels in sentence_labels))
+
+    return _modality_rewards(
+        "modality_aligned_order_reward",
+        completions,
+        label,
+        modality_importance,
+        classifier=classifier,
+        label_set=label_set,
+        select=first_segment,
+        score=in_first_segment,
+    )
 
 
 def modality_grounded_reasoning_reward(
@@ -119,25 +154,24 @@ def modality_grounded_reasoning_reward(
     name = "modality_grounded_reasoning_reward"
     if denominator not in ("all", "non_neutral"):
         raise ValueError(f"{name}: denominator must be 'all' or 'non_neutral', got {denominator!r}")
-    sets = label_sets(label_set, len(completions), name)
-    gold = targets(label, sets, name)
-    importances = modality_importances(modality_importance, len(completions), name)
-    rewards: list[float | None] = []
-    groups: list[tuple[LabelSet, list[str]]] = []
-    pending: list[int] = []
-    for index, (completion, importance) in enumerate(zip(completions, importances)):
-        if importance not in MODALITY_SEGMENTS:
-            rewards.append(None)
-            continue
-        rewards.append(0.0)
-        sentences = parse_completion(completion).sentences(*MODALITY_SEGMENTS[importance], THINK_SEGMENT)
-        if sentences:
-            pending.append(index)
-            groups.append((sets[index], sentences))
-    for index, sentence_labels in zip(pending, classify_groups(classifier, groups)):
-        target = gold[index]
+
+    def modality_and_think(parsed: ParsedCompletion, modality_segments: tuple[str, ...]) -> list[str]:
+        return parsed.sentences(*modality_segments, THINK_SEGMENT)
+
+    def share_matching(target: str, sentence_labels: list[frozenset[str]]) -> float:
         if denominator == "non_neutral" and target != NEUTRAL:
             sentence_labels = [labels for labels in sentence_labels if labels - {NEUTRAL}]
-        if sentence_labels:
-            rewards[index] = sum(target in labels for labels in sentence_labels) / len(sentence_labels)
-    return rewards
+        if not sentence_labels:
+            return 0.0
+        return sum(target in labels for labels in sentence_labels) / len(sentence_labels)
+
+    return _modality_rewards(
+        name,
+        completions,
+        label,
+        modality_importance,
+        classifier=classifier,
+        label_set=label_set,
+        select=modality_and_think,
+        score=share_matching,
+    )

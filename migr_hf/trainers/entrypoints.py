@@ -6,6 +6,7 @@ Arguments are trl's triple: `ScriptArguments` (dataset), the MIGR config (traini
 
 import sys
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
@@ -20,6 +21,7 @@ from .sft_config import MIGRSFTConfig
 from .sft_trainer import MIGRSFTTrainer
 
 logger = logging.get_logger(__name__)
+_Trainer = TypeVar("_Trainer", MIGRSFTTrainer, MIGRGRPOTrainer)
 
 
 def load_training_data(script_args: ScriptArguments) -> tuple[Dataset, Dataset | None]:
@@ -52,11 +54,16 @@ def _model_and_peft(model_args: ModelConfig, training_args):
     return model, AutoProcessor.from_pretrained(model_args.model_name_or_path), peft_config
 
 
-def run_sft(script_args: ScriptArguments, training_args: MIGRSFTConfig, model_args: ModelConfig) -> MIGRSFTTrainer:
-    """Modality-aligned SFT; saves the model and processor to `training_args.output_dir`."""
+def _train(
+    trainer_class: type[_Trainer],
+    script_args: ScriptArguments,
+    training_args: MIGRSFTConfig | MIGRGRPOConfig,
+    model_args: ModelConfig,
+) -> _Trainer:
+    """Load the data and model, train ``trainer_class`` (resuming when asked), save to `training_args.output_dir`."""
     train_dataset, eval_dataset = load_training_data(script_args)
     model, processor, peft_config = _model_and_peft(model_args, training_args)
-    trainer = MIGRSFTTrainer(
+    trainer = trainer_class(
         model,
         args=training_args,
         train_dataset=train_dataset,
@@ -67,23 +74,16 @@ def run_sft(script_args: ScriptArguments, training_args: MIGRSFTConfig, model_ar
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     return trainer
+
+
+def run_sft(script_args: ScriptArguments, training_args: MIGRSFTConfig, model_args: ModelConfig) -> MIGRSFTTrainer:
+    """Modality-aligned SFT; saves the model and processor to `training_args.output_dir`."""
+    return _train(MIGRSFTTrainer, script_args, training_args, model_args)
 
 
 def run_grpo(script_args: ScriptArguments, training_args: MIGRGRPOConfig, model_args: ModelConfig) -> MIGRGRPOTrainer:
     """MIGR GRPO with the configured rewards; saves the model and processor to `training_args.output_dir`."""
-    train_dataset, eval_dataset = load_training_data(script_args)
-    model, processor, peft_config = _model_and_peft(model_args, training_args)
-    trainer = MIGRGRPOTrainer(
-        model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset if training_args.eval_strategy != "no" else None,
-        processing_class=processor,
-        peft_config=peft_config,
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    return trainer
+    return _train(MIGRGRPOTrainer, script_args, training_args, model_args)
 
 
 STAGES = {"sft": (MIGRSFTConfig, run_sft), "grpo": (MIGRGRPOConfig, run_grpo)}
