@@ -3,7 +3,7 @@
 Importing the package registers MIGR-Omni with the transformers Auto classes, so
 `AutoConfig`, `AutoModel`, `AutoModelForCausalLM` and `AutoProcessor` resolve `model_type="migr_omni"`,
 and marks the classes for remote-code export: every `save_pretrained` writes `auto_map` and the model
-code, so a checkpoint also loads with `trust_remote_code=True` where migr-hf is not installed.
+code, so a checkpoint also loads as remote code (`trust_remote_code`) where migr-hf is not installed.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
