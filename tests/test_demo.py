@@ -123,7 +123,7 @@ def test_configuration_errors(monkeypatch, capsys):
     assert "pass --model" in capsys.readouterr().err
 
 
-def test_demo_command_launches_with_a_sample_folder(scripted_checkpoint, tmp_path):  # noqa: F811
+def test_demo_command_launches_with_a_sample_folder(scripted_checkpoint, tmp_path):
     make_clip(tmp_path / "mine.mp4", num_frames=8)
     with mock.patch.object(gr.Blocks, "launch", autospec=True) as launch:
         args = ["demo", "--model", str(scripted_checkpoint), "--samples", str(tmp_path), "--port", "7861"]

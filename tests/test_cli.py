@@ -1,0 +1,61 @@
+"""The `migr-hf` command line: every subcommand answers --help, and convert / sft run through it."""
+
+import json
+
+import pytest
+from datasets import Dataset
+from media_fixtures import make_clip, sine
+from transformers import AutoModelForCausalLM
+
+from migr_hf.cli import build_parser, main
+from migr_hf.commands import COMMANDS
+from migr_hf.schema import MIGR_INSTRUCTION
+
+SUBCOMMANDS = (
+    "convert", "build-data", "estimate-mi", "sft", "grpo", "infer", "demo", "attention", "push", "evaluate", "quickstart"
+)  # fmt: skip
+
+
+def test_every_stage_has_a_subcommand():
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert set(subparsers.choices) == set(SUBCOMMANDS)
+    assert len(COMMANDS) == len(set(COMMANDS))
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"migr-hf {command}" in capsys.readouterr().out
+
+
+def test_unknown_flags_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["convert", "a", "b", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_convert_the_golden_fixture(humanomni_fixture, tmp_path, capsys):
+    output = tmp_path / "converted"
+    code = main(["convert", str(humanomni_fixture / "checkpoint"), str(output), "--video-token-id", "423", "--audio-token-id", "424"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "298 tensors; dropped 6 unused keys" in printed and "model.bert_model.pooler.dense.weight" in printed
+    assert json.loads((output / "config.json").read_text())["model_type"] == "migr_omni"
+    assert main(["convert", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_sft_through_the_command_line(tiny_checkpoint, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", num_frames=10, audio=sine(0.5))
+    completion = "<aud_desc>A calm voice.</aud_desc><vis_desc>A still face.</vis_desc><think>Calm.</think><answer>neutral</answer>"
+    rows = [{"id": "s0", "video": clip, "prompt": MIGR_INSTRUCTION, "completion": completion, "label": "neutral"}]
+    Dataset.from_list(rows).to_parquet(str(tmp_path / "data" / "data" / "train-00000-of-00001.parquet"))
+    arguments = [
+        "sft", "--model_name_or_path", str(tiny_checkpoint), "--dataset_name", str(tmp_path / "data"),
+        "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--per_device_train_batch_size", "1",
+        "--report_to", "none", "--save_strategy", "no", "--use_cpu", "true", "--bf16", "false",
+    ]  # fmt: skip
+    assert main(arguments) == 0
+    assert type(AutoModelForCausalLM.from_pretrained(tmp_path / "out")).__name__ == "MIGROmniForCausalLM"
