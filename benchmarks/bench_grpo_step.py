@@ -93,15 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         model_dir = build_tiny_checkpoint(
             root / "model",
             projector_type="all_in_one",
-            vision_config=dict(
-                model_type="siglip_vision_model",
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=3,
-                num_attention_heads=4,
-                image_size=384,
-                patch_size=14,
-            ),
+            vision_config=dict(image_size=384, patch_size=14),
         )
         clips = make_clips(root, args.prompts, args.seconds)
         dataset = Dataset.from_list([{"video": clip, "prompt": MIGR_INSTRUCTION} for clip in clips])

@@ -87,7 +87,11 @@ def build_tiny_gate_tokenizer(directory: str | os.PathLike) -> BertTokenizer:
 
 
 def tiny_config(vocab_size: int, gate_vocab_size: int, **overrides) -> MIGROmniConfig:
-    """A MIGR-Omni config of a few dozen dims per part (64x64 frames, 8x8 patches, 2 LM layers)."""
+    """A MIGR-Omni config of a few dozen dims per part (64x64 frames, 8x8 patches, 2 LM layers).
+
+    A dict given for a sub-config (e.g. `vision_config=dict(image_size=384, patch_size=14)`) updates that
+    sub-config's tiny fields; other overrides replace the field.
+    """
     fields = dict(
         vision_config=dict(
             model_type="siglip_vision_model",
@@ -138,7 +142,8 @@ def tiny_config(vocab_size: int, gate_vocab_size: int, **overrides) -> MIGROmniC
         gate_hidden_size=40,
         num_frames=8,
     )
-    fields.update(overrides)
+    for name, value in overrides.items():
+        fields[name] = {**fields[name], **value} if isinstance(value, dict) and isinstance(fields.get(name), dict) else value
     return MIGROmniConfig(**fields)
 
 

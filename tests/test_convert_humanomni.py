@@ -144,7 +144,7 @@ def test_seven_b_layout_with_bin_shards_towers_from_upstream_and_tokenizer(tmp_p
         tmp_path,
         projector_type="all_in_one",
         use_slow_fast_compressor=True,
-        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=56, patch_size=8),
+        vision_config=dict(image_size=56, patch_size=8),
     )
     model.config.text_config.tie_word_embeddings = False
     model.config.tie_word_embeddings = False

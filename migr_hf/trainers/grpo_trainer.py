@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from datasets import Dataset, IterableDataset
 from peft import PeftConfig
-from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import PreTrainedModel, ProcessorMixin
 from transformers.utils import logging
 from trl import GRPOTrainer
 
@@ -23,7 +23,7 @@ from ..conversation import build_conversation
 from ..data.records import video_source
 from ..rewards import get_reward_funcs
 from .grpo_config import MIGRGRPOConfig
-from .model_parts import load_migr_model, migr_base_model, set_trainable_parts
+from .model_parts import migr_base_model, prepare_model
 
 logger = logging.get_logger(__name__)
 
@@ -95,15 +95,9 @@ class MIGRGRPOTrainer(GRPOTrainer):
         args = args if args is not None else MIGRGRPOConfig(output_dir="migr-grpo")
         if args.reuse_tower_states and (args.train_vision_tower or args.train_audio_tower):
             raise ValueError("reuse_tower_states needs frozen towers: unset train_vision_tower/train_audio_tower")
-        if isinstance(model, str):
-            processing_class = processing_class or AutoProcessor.from_pretrained(model)
-            model = load_migr_model(model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
-        if processing_class is None:
-            processing_class = AutoProcessor.from_pretrained(model.name_or_path)
+        model, processing_class = prepare_model(model, processing_class, args, peft_config)
         if reward_funcs is None:
             reward_funcs = get_reward_funcs(args.reward_names, classifier=args.emotion_classifier)
-        if peft_config is None:
-            set_trainable_parts(model, args)
         super().__init__(
             model=model,
             reward_funcs=reward_funcs,

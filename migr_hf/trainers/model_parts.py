@@ -4,8 +4,8 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-from peft import LoraConfig, PeftModel
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig, PreTrainedModel
+from peft import LoraConfig, PeftConfig, PeftModel
+from transformers import AutoModelForCausalLM, AutoProcessor, BitsAndBytesConfig, PreTrainedModel, ProcessorMixin
 from transformers.utils import logging
 
 from ..models.migr_omni.modeling_migr_omni import MIGROmniForCausalLM, MIGROmniModel
@@ -110,6 +110,24 @@ def quantization_config(compute_dtype: torch.dtype = torch.bfloat16) -> BitsAndB
     )
 
 
+def prepare_model(
+    model: str | PreTrainedModel,
+    processing_class: ProcessorMixin | None,
+    args: MIGRModelPartsArguments,
+    peft_config: PeftConfig | None,
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """The trainers' set-up: load a model given by path (bf16 when `args.bf16`), default its processor, and set
+    the trainable parts unless a PEFT config decides them."""
+    if isinstance(model, str):
+        processing_class = processing_class or AutoProcessor.from_pretrained(model)
+        model = load_migr_model(model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
+    if processing_class is None:
+        processing_class = AutoProcessor.from_pretrained(model.name_or_path)
+    if peft_config is None:
+        set_trainable_parts(model, args)
+    return model, processing_class
+
+
 def load_migr_model(
     name_or_path: str | os.PathLike,
     dtype: str | torch.dtype = "auto",
@@ -133,6 +151,7 @@ __all__ = [
     "load_migr_model",
     "lora_config",
     "migr_base_model",
+    "prepare_model",
     "quantization_config",
     "set_trainable_parts",
 ]

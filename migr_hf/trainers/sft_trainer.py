@@ -2,14 +2,13 @@
 
 from typing import Any
 
-import torch
 from datasets import Dataset, IterableDataset
 from peft import PeftConfig
-from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import PreTrainedModel, ProcessorMixin
 from trl import SFTTrainer
 
 from .data_collator import MIGRDataCollator
-from .model_parts import load_migr_model, set_trainable_parts
+from .model_parts import prepare_model
 from .sft_config import MIGRSFTConfig
 
 
@@ -39,13 +38,7 @@ class MIGRSFTTrainer(SFTTrainer):
         **kwargs,
     ):
         args = args if args is not None else MIGRSFTConfig(output_dir="migr-sft")
-        if isinstance(model, str):
-            processing_class = processing_class or AutoProcessor.from_pretrained(model)
-            model = load_migr_model(model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
-        if processing_class is None:
-            processing_class = AutoProcessor.from_pretrained(model.name_or_path)
-        if peft_config is None:
-            set_trainable_parts(model, args)
+        model, processing_class = prepare_model(model, processing_class, args, peft_config)
         data_collator = data_collator or MIGRDataCollator(
             processing_class, media_root=args.media_root, max_length=args.max_length
         )
