@@ -1,5 +1,6 @@
 """MIGR-Omni model: save/load, Auto classes, remote-code export, modality mixes, training features."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -7,10 +8,12 @@ import sys
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor, modeling_outputs
+from transformers.cache_utils import Cache
 
 import migr_hf
 from migr_hf import MIGROmniConfig, MIGROmniForCausalLM, MIGROmniModel, MIGROmniProcessor
+from migr_hf.models.migr_omni import modeling_migr_omni
 
 MIXES = {"audio+video": (True, True), "video": (True, False), "audio": (False, True), "text": (False, False)}
 
@@ -269,3 +272,33 @@ def test_precomputed_tower_states_equal_raw_media_and_keep_projector_gradients(t
     assert model.model.instruction_gate.mlp[0].weight.grad.abs().sum() > 0
     assert model.model.audio_projector[0].weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.model.vision_tower.parameters())
+
+
+@pytest.mark.parametrize(
+    ("ours", "upstream"),
+    [
+        ("MIGROmniModelOutputWithPast", "BaseModelOutputWithPast"),
+        ("MIGROmniCausalLMOutputWithPast", "CausalLMOutputWithPast"),
+    ],
+)
+def test_output_classes_carry_every_transformers_field(ours, upstream):
+    """Each output class accepts, under the same names, every field of the transformers output it extends."""
+    ours, upstream = getattr(modeling_migr_omni, ours), getattr(modeling_outputs, upstream)
+    assert issubclass(ours, upstream)
+    values = {field.name: torch.zeros(1) for field in dataclasses.fields(upstream)}
+    output = ours(**values)
+    assert all(output[name] is values[name] for name in values)
+
+
+def test_forward_outputs_carry_the_language_model_cache(model, processor):
+    """The cache field transformers' own models return (whatever its name) reaches both output classes."""
+    _, inputs = mixed_batch(processor)
+    text_only = {key: inputs[key][3:] for key in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        reference = model.model.language_model(**text_only, use_cache=True)
+        base = model.model(**text_only, use_cache=True)
+        causal = model(**text_only, use_cache=True)
+    cache_fields = [name for name, value in reference.items() if isinstance(value, Cache)]
+    assert cache_fields, "the language model returned no cache"
+    for name in cache_fields:
+        assert isinstance(base[name], Cache) and isinstance(causal[name], Cache)

@@ -145,7 +145,7 @@ def score_candidates(
     )
     scores = _log_probs(outputs.logits[:, -1], targets[:, 0].expand(rows, -1))
     if width > 1:
-        cache = outputs.past_key_values
+        cache = outputs.cache
         cache.batch_repeat_interleave(num)  # row r * K + k: prompt r, candidate k
         inputs, input_mask = targets[:, :-1].repeat(rows, 1), target_mask[:, :-1].repeat(rows, 1)
         scored, scored_mask = targets[:, 1:].repeat(rows, 1), target_mask[:, 1:].repeat(rows, 1)
@@ -154,7 +154,7 @@ def score_candidates(
             input_ids=inputs,
             attention_mask=torch.cat([attention_mask.repeat_interleave(num, 0), input_mask.long()], dim=1),
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).logits
         follow = _log_probs(logits, scored.unsqueeze(-1)).squeeze(-1).masked_fill(~scored_mask, 0.0)

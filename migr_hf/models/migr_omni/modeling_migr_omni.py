@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModel, BertModel, GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPast, ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import logging
@@ -239,14 +239,14 @@ class MIGROmniModelOutputWithPast(BaseModelOutputWithPast):
 
 
 @dataclass
-class MIGROmniCausalLMOutputWithPast(ModelOutput):
-    """Causal LM outputs of [`MIGROmniForCausalLM`]; `logits` is `(B, L, vocab)` (or the kept positions)."""
+class MIGROmniCausalLMOutputWithPast(CausalLMOutputWithPast):
+    """Causal LM outputs of [`MIGROmniForCausalLM`]: transformers' fields plus the spliced media features.
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    attentions: tuple[torch.FloatTensor, ...] | None = None
+    Args:
+        video_features: `(num_videos, video_tokens, H)` rows spliced at the video placeholders.
+        audio_features: `(num_audios, audio_tokens, H)` rows spliced at the audio placeholders.
+    """
+
     video_features: torch.FloatTensor | None = None
     audio_features: torch.FloatTensor | None = None
 
@@ -257,7 +257,6 @@ class MIGROmniPreTrainedModel(PreTrainedModel):
     input_modalities = ("video", "audio", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["Qwen2DecoderLayer", "SiglipEncoderLayer", "WhisperEncoderLayer", "BertLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -391,7 +390,7 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
         input_features: torch.FloatTensor | None = None,
@@ -464,19 +463,12 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
-        return MIGROmniModelOutputWithPast(
-            last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            video_features=video_features,
-            audio_features=audio_features,
-        )
+        return MIGROmniModelOutputWithPast(**outputs, video_features=video_features, audio_features=audio_features)
 
 
 class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
@@ -523,7 +515,7 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
         input_features: torch.FloatTensor | None = None,
@@ -550,7 +542,7 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             pixel_values_videos=pixel_values_videos,
             input_features=input_features,
@@ -568,15 +560,8 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
-        return MIGROmniCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            video_features=outputs.video_features,
-            audio_features=outputs.audio_features,
-        )
+        language_model_outputs = {key: value for key, value in outputs.items() if key != "last_hidden_state"}
+        return MIGROmniCausalLMOutputWithPast(loss=loss, logits=logits, **language_model_outputs)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool = False, **kwargs) -> dict:
         """Pass the media inputs on the prefill step only; decode steps read them from the KV cache."""
