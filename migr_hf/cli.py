@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from transformers.utils import logging
 
 from .commands import COMMANDS
+from .data.jsonl import TooManyFailuresError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"migr-hf {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except TooManyFailuresError as error:
+        print(f"migr-hf {args.command}: stopped: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

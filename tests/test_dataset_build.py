@@ -31,6 +31,7 @@ from data_fixtures import (
 
 from migr_hf import schema
 from migr_hf.data.builder import build_grpo_dataset, build_sft_dataset, load_built_dataset, push_dataset_to_hub
+from migr_hf.data.jsonl import FailurePolicy
 from migr_hf.data.readers import read_dfew, read_mafw
 from migr_hf.data.reasoning_writer import TemplateReasoningWriter
 from migr_hf.llm import LLMError
@@ -273,6 +274,7 @@ def test_writer_and_estimator_errors_are_recorded_and_the_build_continues(trees,
         writer=writer,
         show_progress=False,
         cache_dir=tmp_path / "cache",
+        failure_policy=FailurePolicy(max_failed_fraction=1.0),  # the fixture trees are mostly broken on purpose
         **trees,
     )
     assert sorted(set(result.dataset["train"]["id"])) == [

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ..data.jsonl import FailureLog
+from ..data.jsonl import FailureLog, FailurePolicy
 from ..data.modality_importance import MI_METHODS, load_mi_rule, run_mi_estimation
 from ..data.readers import read_dfew, read_mafw
 from ..data.records import DataFormatError, SampleRecord
@@ -53,6 +53,13 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, help="generation budget (--method generate; default 512)")
     parser.add_argument("--length-normalize", action="store_true", help="score by mean token log-prob (loglik)")
     parser.add_argument("--failures", help="failures JSONL (default: OUTPUT.failures.jsonl, one per process)")
+    parser.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=FailurePolicy.max_failed_fraction,
+        help="stop once at least 5 samples were tried and more than this fraction failed (default %(default)s; "
+        "1.0 never stops)",
+    )
     parser.add_argument("--device", help="torch device (default: the process's accelerate device)")
     parser.add_argument("--dtype", default="auto", help="weights dtype, e.g. bfloat16 (default: the checkpoint's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     if args.length_normalize and args.method != "loglik":
         raise ValueError("--length-normalize applies to --method loglik only")
     state = Accelerator()
-    failures = FailureLog(_failures_path(args, state.process_index, state.num_processes))
+    failures = FailureLog(
+        _failures_path(args, state.process_index, state.num_processes),
+        FailurePolicy(max_failed_fraction=args.max_failed_fraction),
+    )
     records = [record for path in args.records for record in read_record_rows(path)]
     if args.dfew_root:
         records += read_dfew(args.dfew_root, fold=args.fold, split=args.split, on_failure=failures.add)

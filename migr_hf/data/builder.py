@@ -40,7 +40,7 @@ from ..llm import CACHE_FILE_NAME, LLMClient, LLMConfig, LLMError
 from ..models.migr_omni.media import MediaError, probe_media
 from ..schema import ModalityImportance
 from .fau import FAUConfig, FAUDecision, FAUEvidence, fau_decision, load_fau_config
-from .jsonl import FailureLog, JsonlStore, atomic_write_json, atomic_write_text
+from .jsonl import FailureLog, FailurePolicy, JsonlStore, TooManyFailuresError, atomic_write_json, atomic_write_text
 from .modality_importance import (
     MI_METHODS,
     MIEstimator,
@@ -68,7 +68,7 @@ from .reasoning import (
     build_sft_rows,
 )
 from .reasoning_writer import ReasoningWriter, TemplateReasoningWriter, get_writer
-from .records import DataFormatError, Failure, FailureReason, SampleRecord
+from .records import DataFormatError, Failure, FailureReason, SampleRecord, error_detail
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,10 @@ def check_clips(
     """Records whose clip exists and probes with a video (and, with ``require_audio``, an audio) stream; the others
     go to ``failures`` (missing_clip, corrupt_clip, no_video_stream, no_audio_stream)."""
     good = []
-    for record in tqdm(records, desc="checking clips", unit="clip", disable=not show_progress):
+    first_failure = len(failures)
+    for tried, record in enumerate(tqdm(records, desc="checking clips", unit="clip", disable=not show_progress), 1):
+        if tried > 1:
+            failures.check("Clip check", tried=tried - 1, start=first_failure)
         path = record.video
         if path is None or not os.path.isfile(path):
             failures.add(Failure(record.id, record.source, path or "", FailureReason.MISSING_CLIP, "no such file"))
@@ -173,7 +176,7 @@ def check_clips(
         try:
             info = probe_media(path)
         except MediaError as err:
-            failures.add(Failure(record.id, record.source, path, FailureReason.CORRUPT_CLIP, repr(err)))
+            failures.add(Failure(record.id, record.source, path, FailureReason.CORRUPT_CLIP, error_detail(err)))
             continue
         if not info.has_video:
             failures.add(Failure(record.id, record.source, path, FailureReason.NO_VIDEO_STREAM, ""))
@@ -181,6 +184,7 @@ def check_clips(
             failures.add(Failure(record.id, record.source, path, FailureReason.NO_AUDIO_STREAM, ""))
         else:
             good.append(record)
+    failures.check("Clip check", tried=len(records), start=first_failure)
     return good
 
 
@@ -216,7 +220,10 @@ def fau_filter(
     config_key = _fingerprint(config.to_dict())
     kept: list[SampleRecord] = []
     outcomes: Counter[str] = Counter()
-    for record in tqdm(candidates, desc="FAU filter", unit="clip", disable=not show_progress):
+    first_failure = len(failures)
+    for tried, record in enumerate(tqdm(candidates, desc="FAU filter", unit="clip", disable=not show_progress), 1):
+        if tried > 1:
+            failures.check("FAU filter", tried=tried - 1, start=first_failure)
         stored = store.get(record.id)
         context = (contexts or {}).get(record.id)
         if (
@@ -255,6 +262,7 @@ def fau_filter(
             kept.append(SampleRecord.from_dict({**record.to_dict(), schema.REASONING: reasoning}))
         store.append(row)
         outcomes[decision.outcome] += 1
+    failures.check("FAU filter", tried=len(candidates), start=first_failure)
     return kept, dict(sorted(outcomes.items()))
 
 
@@ -520,6 +528,10 @@ def _finish(
     if kind == "sft":
         summary.orders = _counts(row[schema.ORDER] for row in rows)
     summary.failures = failures.counts()
+    if not rows:
+        raise TooManyFailuresError(
+            f"the {kind} build kept no sample (left out: {summary.failures or 'none'}); see {failures.path}"
+        )
     dataset = save_dataset(
         {"train": rows},
         kind=kind,
@@ -565,6 +577,7 @@ def build_sft_dataset(
     batch_size: int = 8,
     show_progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    failure_policy: FailurePolicy | None = None,
 ) -> BuildResult:
     """Build the modality-aligned SFT dataset: EMER plus FAU-filtered DFEW/MAFW training samples of ``fold``,
     split into audio/visual/conclusion parts and ordered by MI (one row per order; a tie gives two rows).
@@ -588,6 +601,7 @@ def build_sft_dataset(
         media_root: Store ``video`` paths relative to this folder (absolute paths otherwise).
         batch_size: Samples per MI estimation batch.
         cache_dir: `datasets` cache for the reload.
+        failure_policy: When a stage that fails for most samples stops the build (default `FailurePolicy()`).
     """
     _check_sources(emer_v1=emer_v1, emer_v2=emer_v2, dfew_root=dfew_root, mafw_root=mafw_root)
     if (dfew_root is not None or mafw_root is not None) and openface_dir is None:
@@ -596,7 +610,7 @@ def build_sft_dataset(
         raise ValueError("pass exactly one of mi_estimator and mi_file")
     output_dir = Path(output_dir)
     build_dir = output_dir / BUILD_DIR
-    failures = FailureLog(build_dir / "failures.jsonl")
+    failures = FailureLog(build_dir / "failures.jsonl", failure_policy)
     rule = load_mi_rule(mi_rule)
     config = load_fau_config(fau_config)
     writer = writer or TemplateReasoningWriter()
@@ -639,6 +653,7 @@ def build_sft_dataset(
         records = check_clips(records, failures, require_audio=require_audio, show_progress=show_progress)
 
     parts: dict[str, ReasoningParts] = {}
+    first_failure = len(failures)
     for record in records:
         try:
             split = splitter.split(record.reasoning or "")
@@ -659,6 +674,7 @@ def build_sft_dataset(
             )
             continue
         parts[record.id] = split
+    failures.check("Reasoning split", tried=len(records), start=first_failure)
     records = [record for record in records if record.id in parts]
 
     mi = resolve_modality_importance(
@@ -721,6 +737,7 @@ def build_grpo_dataset(
     batch_size: int = 8,
     show_progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    failure_policy: FailurePolicy | None = None,
 ) -> BuildResult:
     """Build the GRPO dataset: DFEW/MAFW training samples of ``fold`` with their MI label.
 
@@ -731,7 +748,7 @@ def build_grpo_dataset(
         raise ValueError("pass exactly one of mi_estimator and mi_file")
     output_dir = Path(output_dir)
     build_dir = output_dir / BUILD_DIR
-    failures = FailureLog(build_dir / "failures.jsonl")
+    failures = FailureLog(build_dir / "failures.jsonl", failure_policy)
     rule = load_mi_rule(mi_rule)
     records: list[SampleRecord] = []
     if dfew_root is not None:
@@ -799,6 +816,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-root", help="store video paths relative to this folder")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="push the built dataset and its card to the Hub")
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    parser.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=FailurePolicy.max_failed_fraction,
+        help="stop a stage once it has tried at least 5 samples and more than this fraction failed "
+        "(default %(default)s; 1.0 never stops)",
+    )
 
 
 def build_kwargs_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -814,6 +838,7 @@ def build_kwargs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "require_audio": not args.allow_silent,
         "embed_media": args.embed_media,
         "media_root": args.media_root,
+        "failure_policy": FailurePolicy(max_failed_fraction=args.max_failed_fraction),
     }
 
 

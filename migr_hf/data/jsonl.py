@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +142,42 @@ class JsonlStore:
             self._records[str(record[self.key])] = record
 
 
+class TooManyFailuresError(RuntimeError):
+    """A batch stage failed for most of the samples it tried: the cause is systematic, not a few bad clips."""
+
+
+@dataclass(frozen=True)
+class FailurePolicy:
+    """When a batch stage stops instead of recording failures and going on.
+
+    A stage stops once it has tried at least ``min_samples`` samples and more than ``max_failed_fraction`` of them
+    failed; ``max_failed_fraction=1.0`` never stops. Isolated bad samples below that are only recorded.
+    """
+
+    min_samples: int = 5
+    max_failed_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.min_samples < 1:
+            raise ValueError(f"min_samples must be >= 1, got {self.min_samples}")
+        if not 0.0 <= self.max_failed_fraction <= 1.0:
+            raise ValueError(f"max_failed_fraction must be in [0, 1], got {self.max_failed_fraction}")
+
+    def exceeded(self, failed: int, tried: int) -> bool:
+        return tried >= self.min_samples and failed > self.max_failed_fraction * tried
+
+
 class FailureLog:
     """Failures of one build: kept in memory and, when ``path`` is given, appended durably to a JSONL file.
 
     The file is truncated when the log is created: every run re-detects its failures (failed samples are retried,
-    never marked done), so the file always describes the latest run.
+    never marked done), so the file always describes the latest run. ``policy`` decides when a stage that keeps
+    failing stops (see `check`).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, policy: FailurePolicy | None = None) -> None:
         self.path = Path(path) if path is not None else None
+        self.policy = policy if policy is not None else FailurePolicy()
         self.failures: list[Failure] = []
         if self.path is not None:
             atomic_write_bytes(self.path, b"")
@@ -171,3 +199,17 @@ class FailureLog:
     def ids(self) -> set[str]:
         """Ids of the failed samples."""
         return {failure.id for failure in self.failures if failure.id is not None}
+
+    def check(self, stage: str, tried: int, start: int = 0) -> None:
+        """Raise `TooManyFailuresError` when the failures recorded since index ``start`` (the stage's own) exceed
+        the policy for ``tried`` samples, e.g. ``Modality Importance failed for 7 of 7 samples (first: TypeError:
+        ..., sample dfew_00001); see build/failures.jsonl``."""
+        failed = self.failures[start:]
+        if not self.policy.exceeded(len(failed), tried):
+            return
+        first = failed[0]
+        cause = first.detail or first.reason.value
+        where = f"; see {self.path}" if self.path is not None else ""
+        raise TooManyFailuresError(
+            f"{stage} failed for {len(failed)} of {tried} samples (first: {cause}, sample {first.id}){where}"
+        )

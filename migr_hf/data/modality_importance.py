@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from ..labels import get_label_set
 from ..schema import ModalityImportance
 from .jsonl import FailureLog, JsonlStore
-from .records import Failure, FailureReason, SampleRecord
+from .records import Failure, FailureReason, SampleRecord, error_detail
 
 if TYPE_CHECKING:
     from accelerate import Accelerator, PartialState
@@ -220,7 +220,7 @@ def load_mi_file(path: str | os.PathLike, rule: MIRule | None = None) -> dict[st
 
 
 def _predict_batch(
-    estimator: MIEstimator, batch: Sequence[SampleRecord], failures: FailureLog | None
+    estimator: MIEstimator, batch: Sequence[SampleRecord], failures: FailureLog
 ) -> list[tuple[SampleRecord, MIPrediction]]:
     try:
         predictions = estimator.predict(batch)
@@ -230,16 +230,11 @@ def _predict_batch(
     except Exception as err:
         if len(batch) == 1:
             logger.warning("MI estimation failed for %s: %s", batch[0].id, err)
-            if failures is not None:
-                failures.add(
-                    Failure(
-                        batch[0].id,
-                        batch[0].source,
-                        batch[0].video or "",
-                        FailureReason.MI_ESTIMATION_ERROR,
-                        repr(err),
-                    )
+            failures.add(
+                Failure(
+                    batch[0].id, batch[0].source, batch[0].video or "", FailureReason.MI_ESTIMATION_ERROR, error_detail(err)
                 )
+            )
             return []
         logger.warning("MI estimation failed for a batch of %d (%s); retrying sample by sample", len(batch), err)
         return [pair for record in batch for pair in _predict_batch(estimator, [record], failures)]
@@ -259,7 +254,8 @@ def estimate_modality_importance(
 
     Results are appended to the JSONL at ``output_path`` one batch at a time (flushed and fsynced), so a crash
     loses at most the batch in flight; a rerun skips the ids already stored. A batch that raises is retried sample
-    by sample; samples that still fail go to ``failures`` and are retried on the next run.
+    by sample; samples that still fail go to ``failures`` and are retried on the next run. When most samples fail
+    (``failures.policy``), the run stops with `TooManyFailuresError` naming the first error and the failures file.
 
     Returns:
         Id -> MI for every record with a stored result (this run's or an earlier one's).
@@ -272,11 +268,14 @@ def estimate_modality_importance(
     logger.info(
         "MI estimation: %d sample(s), %d already done, %d to do", len(unique), len(unique) - len(todo), len(todo)
     )
+    failures = failures if failures is not None else FailureLog()
+    first_failure = len(failures)
     with tqdm(total=len(todo), desc="modality importance", unit="sample", disable=not show_progress) as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             store.append_many(mi_result_row(r, p, rule) for r, p in _predict_batch(estimator, batch, failures))
             bar.update(len(batch))
+            failures.check("Modality Importance", tried=start + len(batch), start=first_failure)
     return {record.id: mi_from_row(store.get(record.id), rule) for record in unique if record.id in store}
 
 

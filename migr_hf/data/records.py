@@ -90,6 +90,11 @@ class FailureReason(str, Enum):
     MISSING_MI = "missing_mi"
 
 
+def error_detail(err: BaseException) -> str:
+    """``"TypeError: message"``: how an exception is written in a failure's ``detail``."""
+    return f"{type(err).__name__}: {err}"
+
+
 @dataclass(frozen=True)
 class Failure:
     """A sample (or a row that could not become one) left out of a build, with the file it came from."""
