@@ -1,21 +1,29 @@
-# One virtual environment serves every target. CPU torch is installed first so that the
-# `torch` requirement of the package never pulls a CUDA build.
+# One virtual environment serves every target. CPU torch is installed first so that the `torch` requirement of
+# the package never pulls a CUDA build; everything else comes at the exact versions of requirements/lock.txt, so
+# `make test` and `make quickstart` give the same result on any machine on any day.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+LOCK := requirements/lock.txt
+# pip constraints of the install; empty for the newest releases that setup.py allows (see test-latest).
+CONSTRAINTS ?= -c $(LOCK)
+LATEST_VENV ?= .venv-latest
+PYTEST_ARGS ?= -n 2 tests
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.migr-hf-installed
 # Debian packages the tests and the quickstart use when present: Chromium for the Space's browser test,
 # espeak-ng for spoken sample clips (tones otherwise).
 SYSTEM_PACKAGES ?= chromium espeak-ng
+# The libraries whose versions `test-latest` prints.
+STACK := torch transformers trl peft datasets accelerate evaluate huggingface_hub tokenizers av gradio
 
-.PHONY: install system-deps test quickstart bench clean
+.PHONY: install system-deps test test-latest lock quickstart bench clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +40,18 @@ system-deps:
 	fi
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite on the newest releases setup.py allows (what `pip install migr-hf` gives today), in a fresh venv.
+test-latest: system-deps
+	rm -rf $(LATEST_VENV)
+	$(MAKE) --no-print-directory install VENV=$(LATEST_VENV) CONSTRAINTS=
+	@echo "newest releases: $$($(LATEST_VENV)/bin/python -m pip list --format=freeze 2>/dev/null | grep -iE '^($(shell echo $(STACK) | tr ' ' '|'))==' | tr '\n' ' ')"
+	$(LATEST_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the lock: the newest allowed releases, the whole suite on them, and the lock rewritten only if it passed.
+lock: test-latest
+	$(LATEST_VENV)/bin/python scripts/write_lock.py $(LATEST_VENV) $(LOCK)
 
 quickstart: $(STAMP) system-deps
 	$(BIN)/migr-hf quickstart
@@ -41,4 +60,4 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LATEST_VENV) build dist *.egg-info .pytest_cache

@@ -2,16 +2,21 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
-# torch is deliberately a range that the CPU wheel 2.13 satisfies: install CPU torch first
-# (see the Makefile) so that pip does not pull a multi-GB CUDA build.
+# Bounds claim what CI tests: requirements/lock.txt (the exact versions `make test` installs) and the newest
+# releases these bounds allow (`make test-latest`, run by CI on every change). Lower bounds are the oldest releases
+# the code is written for:
+# - transformers 5.24 renamed `past_key_values` to `cache` in model forwards and outputs; migr-hf follows it.
+# - trl: MIGRGRPOTrainer overrides private GRPOTrainer methods, so only the tested minor release is allowed.
+# torch is a range that the CPU wheel 2.13 satisfies: install CPU torch first (see the Makefile) so that pip does
+# not pull a multi-GB CUDA build.
 INSTALL_REQUIRES = [
     "torch>=2.6",
-    "transformers>=5.23,<6",
-    "trl>=1.16,<2",
+    "transformers>=5.24,<6",
+    "trl>=1.16,<1.17",
     "peft>=0.21",
     "datasets>=5.2",
     "accelerate>=1.15",
@@ -53,8 +58,9 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
-    packages=find_packages(include=["migr_hf", "migr_hf.*"]),
+    license_files=["LICENSE"],
+    python_requires=">=3.11",
+    packages=find_namespace_packages(include=["migr_hf", "migr_hf.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     package_data={"migr_hf": ["**/*.jinja", "**/*.json", "**/*.yaml", "**/*.md", "**/*.txt"]},
     install_requires=INSTALL_REQUIRES,
@@ -62,7 +68,6 @@ setup(
     entry_points={"console_scripts": ["migr-hf=migr_hf.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,44 @@ def checkout_path(relative: str | os.PathLike) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{relative} not found next to the package ({path}): run from a source checkout")
     return path
+
+
+def build_wheel(output_dir: str | os.PathLike) -> Path:
+    """Build a wheel of migr-hf from the source checkout into ``output_dir`` and return its path.
+
+    Pushed Spaces install migr-hf from this wheel (the package is not on PyPI). The build is offline: it uses the
+    running environment's setuptools (no build isolation).
+    """
+    root = checkout_path("setup.py").parent
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as build_dir:
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", build_dir]
+        result = subprocess.run([*command, str(root)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"building the migr-hf wheel from {root} failed:\n{result.stderr.strip()}")
+        (wheel,) = Path(build_dir).glob("migr_hf-*.whl")
+        return Path(shutil.move(str(wheel), output_dir / wheel.name))
+
+
+_MIGR_HF_REQUIREMENT = re.compile(r"^migr[-_]hf(?P<extras>\[[^\]]*\])?(?:\s*[<>=!~].*)?$", re.IGNORECASE)
+
+
+def requirements_with_wheel(
+    requirements: Sequence[str], wheel: str | os.PathLike, space_dir: str | os.PathLike
+) -> list[str]:
+    """Copy ``wheel`` to ``space_dir/wheels/`` and return ``requirements`` with each ``migr-hf[extras]`` line
+    pointing to it (``./wheels/<wheel>[extras]``: the Space's pip runs in the Space folder)."""
+    wheels = Path(space_dir) / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    name = Path(shutil.copy(wheel, wheels)).name
+    lines = []
+    for line in requirements:
+        match = _MIGR_HF_REQUIREMENT.match(line.strip())
+        lines.append(f"./wheels/{name}{match['extras'] or ''}" if match else line)
+    if lines == list(requirements):
+        raise ValueError(f"no migr-hf requirement to point to the wheel in {list(requirements)}")
+    return lines
 
 
 def load_report(report: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]:
@@ -194,6 +237,8 @@ def push_space(
 ) -> str:
     """Create the Gradio Space (if needed), upload the demo folder and set its `MIGR_MODEL` / `MIGR_LABEL_SET`.
 
+    The upload carries a wheel of migr-hf built from this checkout, which the Space's `requirements.txt` installs.
+
     Args:
         space_dir: The Space folder (default: `spaces/migr-demo` of the checkout).
         model: Hub id of the model the Space serves (left unchanged when `None`).
@@ -207,13 +252,15 @@ def push_space(
         raise FileNotFoundError(f"{space_dir} has no app.py")
     api = api or HfApi()
     url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo_id,
-        repo_type="space",
-        folder_path=str(space_dir),
-        ignore_patterns=["__pycache__", "*.pyc"],
-        commit_message="Upload the MIGR demo",
-    )
+    with tempfile.TemporaryDirectory() as staging, tempfile.TemporaryDirectory() as wheel_dir:
+        shutil.copytree(space_dir, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        requirements = Path(staging) / "requirements.txt"
+        lines = requirements.read_text(encoding="utf-8").splitlines() if requirements.is_file() else ["migr-hf[demo]"]
+        lines = requirements_with_wheel(lines, build_wheel(wheel_dir), staging)
+        requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        api.upload_folder(
+            repo_id=repo_id, repo_type="space", folder_path=staging, commit_message="Upload the MIGR demo"
+        )
     for key, value in ((SPACE_MODEL_VARIABLE, model), (SPACE_LABEL_SET_VARIABLE, label_set)):
         if value is not None:
             api.add_space_variable(repo_id, key, value)
@@ -222,10 +269,12 @@ def push_space(
 
 
 __all__ = [
+    "build_wheel",
     "checkout_path",
     "eval_results_from_report",
     "load_report",
     "push_model",
     "push_space",
     "render_model_card",
+    "requirements_with_wheel",
 ]

@@ -1,6 +1,12 @@
 """Model card rendering from evaluation reports, and `migr-hf push` up to the network call (HfApi mocked)."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -9,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import ModelCard, SpaceCard
 
+import migr_hf
 from migr_hf.cli import main
 from migr_hf.hub import checkout_path, eval_results_from_report, push_model, push_space, render_model_card
 
@@ -112,14 +119,32 @@ def test_push_model_uploads_folder_and_card(tmp_path):
         push_model(tmp_path, "org/m", api=api)
 
 
-def test_push_space_uploads_the_demo_and_sets_variables():
+def _capture_uploads(api) -> dict[str, dict[str, Path]]:
+    """Make ``api.upload_folder`` copy what it would upload; returns repo id -> {relative path: copied file}."""
+    uploads: dict[str, dict[str, Path]] = {}
+    keep = Path(tempfile.mkdtemp())
+
+    def capture(*, repo_id, folder_path, **kwargs):
+        assert kwargs["repo_type"] == "space"
+        copy = keep / repo_id.replace("/", "__")
+        shutil.copytree(folder_path, copy)
+        uploads[repo_id] = {str(p.relative_to(copy)): p for p in copy.rglob("*") if p.is_file()}
+
+    api.upload_folder.side_effect = capture
+    return uploads
+
+
+def test_push_space_uploads_the_demo_with_a_wheel_and_sets_variables():
     api = mock.Mock()
+    uploads = _capture_uploads(api)
     push_space("org/migr-demo", model="org/m", label_set="dfew", api=api)
     api.create_repo.assert_called_once_with(
         "org/migr-demo", repo_type="space", space_sdk="gradio", private=False, exist_ok=True
     )
-    upload = api.upload_folder.call_args.kwargs
-    assert (upload["repo_type"], upload["folder_path"]) == ("space", str(ROOT / "spaces" / "migr-demo"))
+    files = uploads["org/migr-demo"]
+    (wheel,) = [name for name in files if name.startswith("wheels/migr_hf-") and name.endswith(".whl")]
+    assert {"app.py", "README.md", "requirements.txt"} <= set(files)
+    assert files["requirements.txt"].read_text().split() == [f"./{wheel}[demo]"]
     assert api.add_space_variable.call_args_list == [
         mock.call("org/migr-demo", "MIGR_MODEL", "org/m"),
         mock.call("org/migr-demo", "MIGR_LABEL_SET", "dfew"),
@@ -130,7 +155,7 @@ def test_space_folder_is_a_gradio_space():
     space = checkout_path("spaces/migr-demo")
     card = SpaceCard.load(space / "README.md")
     assert (card.data.sdk, card.data.app_file) == ("gradio", "app.py")
-    assert "migr-hf[demo]" in (space / "requirements.txt").read_text().split()
+    assert "migr-hf[demo]" in (space / "requirements.txt").read_text().split()  # pointed to a wheel when pushed
     assert "demo_from_env" in (space / "app.py").read_text()
 
 
@@ -180,8 +205,39 @@ def test_push_metrics_command(monkeypatch):
 
 def test_push_space_command():
     with mock.patch("migr_hf.hub.HfApi") as hf_api:
+        uploads = _capture_uploads(hf_api.return_value)
         assert main(["push", "space", "org/migr-demo", "--model", "org/m"]) == 0
     api = hf_api.return_value
     assert api.create_repo.call_args.kwargs["repo_type"] == "space"
-    assert api.upload_folder.call_args.kwargs["folder_path"] == str(ROOT / "spaces" / "migr-demo")
+    assert "app.py" in uploads["org/migr-demo"]
     api.add_space_variable.assert_called_once_with("org/migr-demo", "MIGR_MODEL", "org/m")
+
+
+def test_pushed_space_requirements_install_offline_into_a_clean_venv(tmp_path):
+    """The Space's requirements.txt installs migr-hf from the uploaded wheel, with no index (as a Space builds it,
+    minus the third-party dependencies, which come from this environment's site-packages)."""
+    api = mock.Mock()
+    uploads = _capture_uploads(api)
+    push_space("org/migr-demo", api=api)
+    space = uploads["org/migr-demo"]["app.py"].parent
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--no-deps", "-q"]
+    subprocess.run([*install, "-r", "requirements.txt"], cwd=space, check=True)
+    dependencies = sysconfig.get_paths()["purelib"]
+    probe = (
+        "import importlib.metadata as m, migr_hf, migr_hf.labels; "
+        "print(migr_hf.__file__); print(m.version('migr-hf')); print(sorted(m.metadata('migr-hf').get_all('Provides-Extra')))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": dependencies},
+    )
+    assert result.returncode == 0, result.stderr
+    location, version, extras = result.stdout.splitlines()
+    assert Path(location).is_relative_to(venv) and version == migr_hf.__version__
+    assert "demo" in extras

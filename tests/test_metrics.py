@@ -183,16 +183,19 @@ def test_push_metrics_with_a_mocked_hub(tmp_path):
 
     def capture(*, repo_id, folder_path, **kwargs):
         assert kwargs["repo_type"] == "space"
-        uploaded[repo_id] = {path.name: path.read_text() for path in Path(folder_path).iterdir()}
+        uploaded[repo_id] = {path.name: path.read_text() for path in Path(folder_path).iterdir() if path.is_file()}
+        uploaded[repo_id]["wheels"] = sorted(path.name for path in Path(folder_path, "wheels").iterdir())
 
     api.upload_folder.side_effect = capture
     assert push_metrics(["uar", "fcr"], namespace="org", api=api) == ["org/uar", "org/fcr"]
     api.create_repo.assert_any_call("org/uar", repo_type="space", space_sdk="gradio", private=False, exist_ok=True)
     assert api.create_repo.call_count == 2
     files = uploaded["org/fcr"]
-    assert set(files) == {"fcr.py", "README.md", "app.py", "requirements.txt"}
+    assert set(files) == {"fcr.py", "README.md", "app.py", "requirements.txt", "wheels"}
     assert 'evaluate.load("org/fcr")' in files["app.py"] and "launch_gradio_widget" in files["app.py"]
-    assert files["requirements.txt"].split() == ["evaluate>=0.4.6", "migr-hf"]
+    (wheel,) = files["wheels"]
+    assert wheel.startswith("migr_hf-") and wheel.endswith(".whl")
+    assert files["requirements.txt"].split() == ["evaluate>=0.4.6", f"./wheels/{wheel}"]
     assert "from migr_hf.evaluation import fcr" in files["fcr.py"]
     with pytest.raises(FileNotFoundError, match="lacks"):
         push_metrics(["uar"], api=api, local_dir=tmp_path)

@@ -28,7 +28,7 @@ Returns:
     eea (`float`): in [0, 1]. 1.0 means every reasoning expresses the ground-truth emotion.
 
 Examples:
-    >>> metric = evaluate.load("migr/eea")
+    >>> metric = evaluate.load("metrics/eea")  # from a checkout; "migr/eea" once published
     >>> metric.compute(
     ...     predictions=["happy", "sad", "sad"],
     ...     references=["happy", "sad", "happy"],

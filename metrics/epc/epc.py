@@ -27,7 +27,7 @@ Returns:
     epc (`float`): in [0, 1]. 1.0 means every reasoning agrees with its answer, right or wrong.
 
 Examples:
-    >>> metric = evaluate.load("migr/epc")
+    >>> metric = evaluate.load("metrics/epc")  # from a checkout; "migr/epc" once published
     >>> metric.compute(
     ...     predictions=["happy", "sad", "sad"],
     ...     references=["happy", "sad", "happy"],

@@ -27,7 +27,7 @@ Returns:
     fcr (`float`): in [0, 1]. 1.0 means every answer is right and explained by a reasoning with the same emotion.
 
 Examples:
-    >>> metric = evaluate.load("migr/fcr")
+    >>> metric = evaluate.load("metrics/fcr")  # from a checkout; "migr/fcr" once published
     >>> metric.compute(
     ...     predictions=["happy", "sad", "sad"],
     ...     references=["happy", "sad", "happy"],

@@ -26,7 +26,7 @@ Returns:
     uar (`float`): in [0, 1]. 1.0 means every class is fully recalled; chance level is about 1/C.
 
 Examples:
-    >>> metric = evaluate.load("migr/uar")
+    >>> metric = evaluate.load("metrics/uar")  # from a checkout; "migr/uar" once published
     >>> metric.compute(
     ...     predictions=["happy", "sad", "sad", None],
     ...     references=["happy", "sad", "happy", "sad"],

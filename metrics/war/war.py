@@ -25,7 +25,7 @@ Returns:
     war (`float`): in [0, 1]. 1.0 means every answer is right.
 
 Examples:
-    >>> metric = evaluate.load("migr/war")
+    >>> metric = evaluate.load("metrics/war")  # from a checkout; "migr/war" once published
     >>> metric.compute(
     ...     predictions=["happy", "sad", "sad", None],
     ...     references=["happy", "sad", "happy", "sad"],

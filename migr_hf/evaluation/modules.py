@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import HfApi
 
+from ..hub import build_wheel, requirements_with_wheel
+
 if TYPE_CHECKING:
     import evaluate
 
@@ -27,7 +29,8 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES = ("uar", "war", "eea", "epc", "fcr")
 HUB_NAMESPACE = "migr"
 ENV_METRICS_DIR = "MIGR_METRICS_DIR"
-# What a metric Space installs to run its module (the module imports migr_hf).
+# What a metric Space installs to run its module (the module imports migr_hf); the migr-hf line is pointed to a
+# wheel built and uploaded with the Space (see `migr_hf.hub.requirements_with_wheel`).
 SPACE_REQUIREMENTS = ("evaluate>=0.4.6", "migr-hf")
 SPACE_APP = """import evaluate
 from evaluate.utils import launch_gradio_widget
@@ -120,7 +123,8 @@ def push_metrics(
     requirements: Sequence[str] = SPACE_REQUIREMENTS,
     api: HfApi | None = None,
 ) -> list[str]:
-    """Publish each metric module as a Gradio Space ``<namespace>/<name>`` (module, card, ``app.py``, requirements).
+    """Publish each metric module as a Gradio Space ``<namespace>/<name>`` (module, card, ``app.py``, requirements
+    and a wheel of migr-hf built from this checkout, which the requirements install).
 
     Returns:
         The Space repo ids, in ``names`` order.
@@ -129,27 +133,39 @@ def push_metrics(
     if folder is None:
         raise FileNotFoundError(f"no metrics folder: pass local_dir or set {ENV_METRICS_DIR}")
     api = api or HfApi(token=token)
-    repo_ids = []
+    sources = {}
     for name in names:
         if name not in METRIC_NAMES:
             raise KeyError(f"unknown MIGR metric {name!r}; known: {', '.join(METRIC_NAMES)}")
-        files = [folder / name / f"{name}.py", folder / name / "README.md"]
-        for path in files:
+        sources[name] = [folder / name / f"{name}.py", folder / name / "README.md"]
+        for path in sources[name]:
             if not path.is_file():
                 raise FileNotFoundError(f"metric {name!r} lacks {path}")
-        repo_id = f"{namespace}/{name}"
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as staging:
-            for path in files:
-                shutil.copy(path, staging)
-            Path(staging, "app.py").write_text(SPACE_APP.format(repo_id=repo_id), encoding="utf-8")
-            Path(staging, "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
-            api.upload_folder(
-                repo_id=repo_id,
-                repo_type="space",
-                folder_path=staging,
-                commit_message=f"Upload the {name} metric from migr-hf",
-            )
-        logger.info("pushed metric %s to the Space %s", name, repo_id)
-        repo_ids.append(repo_id)
+    repo_ids = []
+    with tempfile.TemporaryDirectory() as wheel_dir:
+        wheel = build_wheel(wheel_dir)
+        for name, files in sources.items():
+            repo_ids.append(_push_metric_space(api, name, files, wheel, namespace, private, requirements))
     return repo_ids
+
+
+def _push_metric_space(
+    api: HfApi, name: str, files: Sequence[Path], wheel: Path, namespace: str, private: bool, requirements: Sequence[str]
+) -> str:
+    """Create and upload the Space ``<namespace>/<name>`` of one metric; returns its repo id."""
+    repo_id = f"{namespace}/{name}"
+    api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as staging:
+        for path in files:
+            shutil.copy(path, staging)
+        Path(staging, "app.py").write_text(SPACE_APP.format(repo_id=repo_id), encoding="utf-8")
+        lines = requirements_with_wheel(requirements, wheel, staging)
+        Path(staging, "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        api.upload_folder(
+            repo_id=repo_id,
+            repo_type="space",
+            folder_path=staging,
+            commit_message=f"Upload the {name} metric from migr-hf",
+        )
+    logger.info("pushed metric %s to the Space %s", name, repo_id)
+    return repo_id
