@@ -11,8 +11,27 @@ from .commands import COMMANDS
 from .data.jsonl import TooManyFailuresError
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends each flag's default to its help (unless the help already speaks of it, or there is none to show) and
+    keeps the descriptions' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "default" in help_text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
+class MIGRArgumentParser(argparse.ArgumentParser):
+    """`ArgumentParser` whose help shows every flag's default; subcommand parsers are of this class too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = MIGRArgumentParser(
         prog="migr-hf", description="Modality-Importance-Guided Reasoning (MIGR) on the Hugging Face stack."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="info-level logging")

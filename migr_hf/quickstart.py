@@ -28,6 +28,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from datasets import disable_progress_bars as disable_datasets_progress_bars
+from transformers import ProgressCallback, Trainer
 from transformers.utils import logging
 
 from .data.builder import BuildResult, build_grpo_dataset, build_sft_dataset
@@ -85,9 +87,28 @@ def _trainer_args(settings: QuickstartSettings) -> dict[str, Any]:
     return dict(report_to=[], use_cpu=True, bf16=False, save_strategy="no", seed=settings.seed, disable_tqdm=False)
 
 
+class StepProgressCallback(ProgressCallback):
+    """The training progress bar without the metric dictionaries (they go to the report, not to the terminal)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        return None
+
+
+def _train(trainer: Trainer) -> Trainer:
+    """Train with `StepProgressCallback` as the progress bar, then save the model to the trainer's output folder."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StepProgressCallback)
+    trainer.train()
+    trainer.save_model(trainer.args.output_dir)
+    return trainer
+
+
 def run_quickstart(output_dir: str | os.PathLike, settings: QuickstartSettings | None = None) -> Path:
     """Run every stage into `output_dir` (created; an existing build is resumed) and return the report path."""
     settings = settings or QuickstartSettings()
+    # The quickstart's terminal output is its stages and progress bars: no per-file loading or split-generation bars.
+    logging.disable_progress_bar()
+    disable_datasets_progress_bars()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     run = QuickstartRun(output_dir, settings)
@@ -124,10 +145,7 @@ def run_quickstart(output_dir: str | os.PathLike, settings: QuickstartSettings |
             logging_steps=1,
             **_trainer_args(settings),
         )
-        trainer = MIGRSFTTrainer(str(base_model), args=args, train_dataset=datasets["sft"].dataset["train"])
-        trainer.train()
-        trainer.save_model(args.output_dir)
-        return trainer
+        return _train(MIGRSFTTrainer(str(base_model), args=args, train_dataset=datasets["sft"].dataset["train"]))
 
     run.sft_log = run.stage("SFT", sft).state.log_history
 
@@ -143,10 +161,9 @@ def run_quickstart(output_dir: str | os.PathLike, settings: QuickstartSettings |
             logging_steps=1,
             **_trainer_args(settings),
         )
-        trainer = MIGRGRPOTrainer(str(output_dir / "sft-model"), args=args, train_dataset=datasets["grpo"].dataset["train"])
-        trainer.train()
-        trainer.save_model(args.output_dir)
-        return trainer
+        return _train(
+            MIGRGRPOTrainer(str(output_dir / "sft-model"), args=args, train_dataset=datasets["grpo"].dataset["train"])
+        )
 
     run.grpo_log = run.stage("GRPO", grpo).state.log_history
     predictions = run.stage("inference", lambda: predict_test_clips(run, corpus.dfew_root))

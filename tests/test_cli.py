@@ -1,5 +1,6 @@
 """The `migr-hf` command line: every subcommand answers --help, and convert / sft run through it."""
 
+import argparse
 import json
 
 import pytest
@@ -28,6 +29,32 @@ def test_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"migr-hf {command}" in capsys.readouterr().out
+
+
+def _options(parser, path=()):
+    """(subcommand path, action) of every option of ``parser`` and its subcommand parsers."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*path, name))
+        elif action.option_strings and action.dest != "help":
+            yield path, action
+
+
+def test_every_migr_hf_flag_is_documented_and_spelled_with_hyphens():
+    options = list(_options(build_parser()))
+    assert len(options) > 50
+    undocumented = [(" ".join(path), action.option_strings) for path, action in options if not action.help]
+    assert undocumented == []
+    underscored = [(" ".join(path), flag) for path, action in options for flag in action.option_strings if "_" in flag]
+    assert underscored == []
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["infer", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 512)" in out and "(default: audio+video)" in out and "(default: None)" not in out
 
 
 def test_unknown_flags_are_refused(capsys):

@@ -20,18 +20,23 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="MIGR-Omni checkpoint: local path or Hub id")
     parser.add_argument("--mi-file", type=Path, help="MI JSONL (id -> modality_importance); default: the data's column")
-    parser.add_argument("--split", default="train", help="split of a dataset folder (default: %(default)s)")
+    parser.add_argument("--split", default="train", help="split of a dataset folder")
     parser.add_argument("--media-root", help="folder that relative video paths are relative to")
-    parser.add_argument("--mode", choices=("audio+video", "video", "audio"), default="audio+video")
+    parser.add_argument(
+        "--mode",
+        choices=("audio+video", "video", "audio"),
+        default="audio+video",
+        help="the inputs the model gets: both tracks, the frames only or the audio only",
+    )
     parser.add_argument(
         "--layer", type=int, help="1-based decoder layer (default: 21 for 28 layers, else floor(21 * L / 28 + 0.5))"
     )
-    parser.add_argument("--steps", type=int, default=100, help="normalised generation steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=100, help="normalised generation steps")
     parser.add_argument("--max-samples", type=int, help="analyse at most this many samples")
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per clip, in tokens")
+    parser.add_argument("--batch-size", type=int, default=1, help="clips per generate call")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--output-dir", type=Path, default=Path("attention"), help="default: %(default)s")
+    parser.add_argument("--output-dir", type=Path, default=Path("attention"), help="where the JSON and the plot go")
     parser.set_defaults(func=run)
 
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     parser.add_argument("--video-token-id", type=int, help="placeholder id when no tokenizer is converted")
     parser.add_argument("--audio-token-id", type=int, help="placeholder id when no tokenizer is converted")
     parser.add_argument("--frame-mode", choices=("pad", "squash"), default="pad", help="processor frame transform")
-    parser.add_argument("--max-shard-size", default="5GB")
+    parser.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard written, e.g. 5GB or 500MB")
     parser.set_defaults(func=run)
 
 

@@ -19,10 +19,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--label-set", choices=sorted(LABEL_SETS), help="normalise answers to this label set")
     parser.add_argument("--samples", help="folder of sample clips (default: synthetic clips made at start-up)")
-    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per clip, in tokens")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="default: %(default)s")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.set_defaults(func=run)
 

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--dfew-root", help="DFEW release root (reads --split of --fold)")
     parser.add_argument("--mafw-root", help="MAFW release root (reads --split of --fold)")
-    parser.add_argument("--fold", type=int, default=5, choices=range(1, 6), help="DFEW/MAFW fold (default 5)")
+    parser.add_argument("--fold", type=int, default=5, choices=range(1, 6), help="DFEW/MAFW fold")
     parser.add_argument("--split", choices=("train", "test"), default="train", help="DFEW/MAFW split")
     parser.add_argument("--media-root", help="folder that relative video paths of --records rows are relative to")
     parser.add_argument("--model", required=True, help="MIGR-Omni checkpoint: local path or Hub id")
@@ -57,11 +57,10 @@ def register(subparsers) -> None:
         "--max-failed-fraction",
         type=float,
         default=FailurePolicy.max_failed_fraction,
-        help="stop once at least 5 samples were tried and more than this fraction failed (default %(default)s; "
-        "1.0 never stops)",
+        help="stop once at least 5 samples were tried and more than this fraction failed (1.0 never stops)",
     )
     parser.add_argument("--device", help="torch device (default: the process's accelerate device)")
-    parser.add_argument("--dtype", default="auto", help="weights dtype, e.g. bfloat16 (default: the checkpoint's)")
+    parser.add_argument("--dtype", default="auto", help="weights dtype, e.g. bfloat16; auto: the checkpoint's")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

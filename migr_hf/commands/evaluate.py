@@ -17,13 +17,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--judge",
         default="llm",
         help="'llm' / 'llm:<model>' (OpenAI-compatible, default model gpt-4.1-mini), 'offline', "
-        "or a sequence-classifier checkpoint (default: %(default)s)",
+        "or a sequence-classifier checkpoint",
     )
     parser.add_argument(
         "--reasoning",
         choices=sorted(REASONING_CHOICES),
         default="think",
-        help="what the judge reads: <think> (ERV, the paper) or all reasoning segments (default: %(default)s)",
+        help="what the judge reads: <think> (ERV, the paper) or all reasoning segments",
     )
     parser.add_argument("--output-dir", type=Path, help="where to write the report (default: <stem>_eval)")
     parser.add_argument("--model-name", help="row name in the tables (default: the predictions file stem)")

@@ -16,12 +16,17 @@ def register(subparsers) -> None:
     )
     parser.add_argument("clips", nargs="+", metavar="CLIP", help="video file(s); audio is read from the same file")
     parser.add_argument("--model", required=True, help="MIGR-Omni checkpoint: local path or Hub id")
-    parser.add_argument("--mode", choices=("audio+video", "video", "audio"), default="audio+video")
+    parser.add_argument(
+        "--mode",
+        choices=("audio+video", "video", "audio"),
+        default="audio+video",
+        help="the inputs the model gets: both tracks, the frames only or the audio only",
+    )
     parser.add_argument(
         "--label-set", choices=sorted(LABEL_SETS), help="normalise answers to this benchmark's label words"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per clip, in tokens")
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per generate call")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per clip")
     parser.set_defaults(func=run)

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
         action="append",
         help="Hub id of a training dataset (repeatable)",
     )
-    model.add_argument("--license", default="apache-2.0")
+    model.add_argument("--license", default="apache-2.0", help="license id written to the model card")
     model.add_argument("--template", type=Path, help="card template (default: model_cards/model_card_template.md)")
 
     dataset = targets.add_parser("dataset", help="a dataset folder built by migr-hf (parquet files and card)")
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     dataset.add_argument("repo_id", help="dataset repo, e.g. org/migr-sft")
 
     metrics = targets.add_parser("metrics", help="the evaluate modules of metrics/ as Spaces <namespace>/<name>")
-    metrics.add_argument("--namespace", default="migr", help="Hub user or organisation (default: %(default)s)")
+    metrics.add_argument("--namespace", default="migr", help="Hub user or organisation")
     metrics.add_argument("--names", nargs="+", default=None, help="metrics to push (default: all five)")
 
     space = targets.add_parser("space", help="the Gradio demo Space of spaces/migr-demo")

@@ -801,7 +801,7 @@ def build_grpo_dataset(
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by the SFT and GRPO build CLIs (output, fold, MI source, media, Hub push)."""
     parser.add_argument("--output-dir", required=True, help="dataset folder; reuse it to resume a build")
-    parser.add_argument("--fold", type=int, default=5, choices=range(1, 6), help="DFEW/MAFW fold (default 5)")
+    parser.add_argument("--fold", type=int, default=5, choices=range(1, 6), help="DFEW/MAFW fold")
     mi = parser.add_mutually_exclusive_group(required=True)
     mi.add_argument("--mi-file", help="precomputed MI results (JSONL written by the MI estimation driver)")
     mi.add_argument("--model", help="model folder for MI estimation (migr_hf.models.migr_omni.mi_estimation)")
@@ -821,7 +821,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=FailurePolicy.max_failed_fraction,
         help="stop a stage once it has tried at least 5 samples and more than this fraction failed "
-        "(default %(default)s; 1.0 never stops)",
+        "(1.0 never stops)",
     )
 
 

@@ -27,6 +27,13 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
     max_completion_length: int | None = field(default=512, metadata={"help": "Longest completion in tokens."})
     beta: float = field(default=0.04, metadata={"help": "KL coefficient against the reference model."})
     loss_type: str = field(default="grpo", metadata={"help": "trl loss type (R1-Omni used the GRPO loss)."})
+    activation_checkpointing: bool | None = field(
+        default=True,
+        metadata={"help": "Recompute activations in the backward pass (trl's default, under transformers' name)."},
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers >= 5.24)."}
+    )
     remove_unused_columns: bool | None = field(
         default=False, metadata={"help": "Keep the clip, label and MI columns the trainer and rewards read."}
     )

@@ -1,6 +1,7 @@
 """Which parts of MIGR-Omni train, and how to load it for training (LoRA, 4-bit QLoRA)."""
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -11,6 +12,12 @@ from transformers.utils import logging
 from ..models.migr_omni.modeling_migr_omni import MIGROmniForCausalLM, MIGROmniModel
 
 logger = logging.get_logger(__name__)
+
+# trl 1.16 calls transformers' `gradient_checkpointing*` model methods, which transformers 5.24 renamed
+# `activation_checkpointing*` and keeps as deprecated aliases: the calls work and the rename is trl's to follow.
+warnings.filterwarnings(
+    "ignore", message=r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated", category=FutureWarning
+)
 
 # Language-model projections LoRA adapts; a regex over full module names (peft matches it with re.fullmatch).
 LORA_TARGET_MODULES = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"

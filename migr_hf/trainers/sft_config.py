@@ -24,6 +24,13 @@ class MIGRSFTConfig(SFTConfig, MIGRModelPartsArguments):
     warmup_ratio: float = field(default=0.03, metadata={"help": "Warm-up share of the steps (paper: 0.03)."})
     per_device_train_batch_size: int = field(default=4, metadata={"help": "Clips per device per step."})
     max_length: int | None = field(default=4096, metadata={"help": "Longest sequence in tokens, placeholders included."})
+    activation_checkpointing: bool | None = field(
+        default=True,
+        metadata={"help": "Recompute activations in the backward pass (trl's default, under transformers' name)."},
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers >= 5.24)."}
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the clip columns for the collator."})
     dataset_kwargs: dict | None = field(
         default_factory=lambda: {"skip_prepare_dataset": True},

@@ -102,6 +102,9 @@ class MIGROmniConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         if self.gate_config is None and self.uses_instruction_gate:
             self.gate_config = BertConfig()
+        for encoder_config in (self.audio_config, self.gate_config):
+            if encoder_config is not None:
+                encoder_config.use_cache = False  # encoders: nothing to cache (and no warning under checkpointing)
         if self.image_token_id is None:
             self.image_token_id = self.video_token_id
         if not self.tie_word_embeddings and self.text_config.tie_word_embeddings:
