@@ -1,5 +1,6 @@
 """migr-hf: Modality-Importance-Guided Reasoning (MIGR) on the Hugging Face stack."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
@@ -53,7 +54,7 @@ EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
 setup(
     name="migr-hf",
-    version="0.1.0.dev0",
+    version=re.search(r"__version__ = \"([^\"]+)\"", (HERE / "migr_hf" / "version.py").read_text()).group(1),
     description="Modality-Importance-Guided Reasoning for multimodal emotion understanding, on transformers/trl",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",

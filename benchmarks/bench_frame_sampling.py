@@ -1,4 +1,4 @@
-"""Seek-based 8-frame sampling (migr_hf.models.migr_omni.media.read_video_frames) against decoding every frame.
+"""Seek-based 8-frame sampling (migr_hf.media.read_video_frames) against decoding every frame.
 
 Encodes synthetic clips (libx264, smooth motion so that keyframes come only every ``--gops`` frames), then
 times, over the same clips and in one run:
@@ -26,7 +26,7 @@ import av
 from av.video.reformatter import VideoReformatter
 import numpy as np
 
-from migr_hf.models.migr_omni.media import read_video_frames, sample_frame_indices
+from migr_hf.media import read_video_frames, sample_frame_indices
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from migr_hf.sample_data import render_frames, speech, write_clip
+from migr_hf.testing.sample_data import render_frames, speech, write_clip
 from migr_hf.schema import MIGR_INSTRUCTION
-from migr_hf.tiny import build_tiny_checkpoint
+from migr_hf.testing.tiny import build_tiny_checkpoint
 from migr_hf.trainers import MIGRGRPOConfig, MIGRGRPOTrainer
 
 LABELS = ("happy", "sad", "angry", "surprise")

@@ -1,6 +1,6 @@
 """Modality Importance estimation: the scoring estimator (``loglik``) against generate-and-parse (``generate``).
 
-Builds a random tiny MIGR-Omni checkpoint (`migr_hf.tiny.build_tiny_checkpoint`) in a temporary folder, encodes
+Builds a random tiny MIGR-Omni checkpoint (`migr_hf.testing.tiny.build_tiny_checkpoint`) in a temporary folder, encodes
 ``--clips`` short clips with PyAV (H.264 frames + an AAC sine track), then runs, over the same records and with the
 same model, batch size and driver batches:
 
@@ -39,7 +39,7 @@ from migr_hf.data.modality_importance import CONDITIONS, MIPrediction
 from migr_hf.data.records import SampleRecord
 from migr_hf.labels import DFEW
 from migr_hf.models.migr_omni.mi_estimation import BaseMIEstimator, GenerateMIEstimator, LoglikMIEstimator
-from migr_hf.tiny import build_tiny_checkpoint
+from migr_hf.testing.tiny import build_tiny_checkpoint
 
 
 def encode_clip(path: Path, num_frames: int, seed: int, fps: int = 25, size: int = 64, rate: int = 16000) -> None:

@@ -13,7 +13,7 @@ goes to the judge, which names the emotion it expresses.
 
 Outputs in ``--output-dir`` (default ``<predictions stem>_eval`` beside the file): ``report.md``,
 ``report.json`` (numbers as fractions, counts, skipped lines, per-sample results), ``confusion_matrix.png``.
-Judge replies are cached on disk (``MIGR_LLM_CACHE``, see `migr_hf.llm`): a rerun pays nothing again.
+Judge replies are cached on disk (``MIGR_LLM_CACHE``, see `migr_hf.services.llm`): a rerun pays nothing again.
 """
 
 import sys

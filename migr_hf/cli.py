@@ -1,11 +1,13 @@
-"""The `migr-hf` command line: one subcommand per pipeline stage (`migr-hf <command> --help`)."""
+"""The `migr-hf` command line: one subcommand per pipeline stage (`migr-hf <command> --help`).
+
+The subcommand modules only build their parsers; each imports what it runs (torch, transformers, trl, gradio)
+inside its `func`, so `--help` answers without loading the ML stack.
+"""
 
 import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-
-from transformers.utils import logging
 
 from .commands import COMMANDS
 from .data.jsonl import TooManyFailuresError
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if forwarded and not getattr(args, "forwards_arguments", False):
         parser.error(f"unrecognized arguments: {' '.join(forwarded)}")
     args.forwarded = forwarded
+    from transformers.utils import logging
+
     logging.set_verbosity_info() if args.verbose else logging.set_verbosity_warning()
     try:
         return args.func(args) or 0

@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A random tiny MIGR-Omni checkpoint (model + processor) saved with `save_pretrained`."""
-    from migr_hf.tiny import build_tiny_checkpoint
+    from migr_hf.testing.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-migr-omni"))
 

@@ -1,5 +1,5 @@
 """A loopback server speaking the OpenAI chat-completions API with scripted replies, for the tests of
-`migr_hf.llm` and its callers (LLM judge, reasoning writer and splitter, evaluation example)."""
+`migr_hf.services.llm` and its callers (LLM judge, reasoning writer and splitter, evaluation example)."""
 
 from __future__ import annotations
 

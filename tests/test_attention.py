@@ -7,7 +7,7 @@ import pytest
 import torch
 from media_fixtures import make_clip, sine
 
-from migr_hf.attention import (
+from migr_hf.analysis.attention import (
     AttentionSample,
     AttentionTrace,
     default_layer,
@@ -18,7 +18,7 @@ from migr_hf.attention import (
     trace_attention,
 )
 from migr_hf.cli import main
-from migr_hf.inference import EmotionReasoner
+from migr_hf.apps.inference import EmotionReasoner
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from datasets import Dataset
@@ -55,6 +58,33 @@ def test_help_shows_defaults(capsys):
         main(["infer", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: 512)" in out and "(default: audio+video)" in out and "(default: None)" not in out
+
+
+# `sft` and `grpo` --help list trl's flags (TrlParser over the trl configs), so they load trl by design.
+LIGHT_HELP_COMMANDS = tuple(command for command in SUBCOMMANDS if command not in ("sft", "grpo"))
+ML_STACK = ("torch", "transformers", "trl", "gradio", "datasets")
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter with this checkout first on the path."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_help_loads_no_ml_stack():
+    """`migr-hf --help` and `migr-hf <command> --help` import neither torch nor transformers, trl, gradio, datasets."""
+    code = f"""
+import contextlib, io, sys
+from migr_hf.cli import main
+for argv in [["--help"], *([command, "--help"] for command in {LIGHT_HELP_COMMANDS!r})]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+print(sorted(name for name in {ML_STACK!r} if name in sys.modules))
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_unknown_flags_are_refused(capsys):

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoProcessor, BertModel, SiglipV
 from migr_hf import MIGROmniForCausalLM
 from migr_hf.models.migr_omni.convert_humanomni_to_migr_omni import ConversionError, convert_humanomni_checkpoint
 from migr_hf.schema import REASONING_TAGS
-from migr_hf.tiny import build_tiny_gate_tokenizer, build_tiny_tokenizer, tiny_config
+from migr_hf.testing.tiny import build_tiny_gate_tokenizer, build_tiny_tokenizer, tiny_config
 
 # MIGR-Omni prefix -> HumanOmni prefix, as the architecture spec (section 2.2) names them.
 HUMANOMNI_PREFIXES = (

@@ -30,11 +30,13 @@ from data_fixtures import (
 )
 
 from migr_hf import schema
-from migr_hf.data.builder import build_grpo_dataset, build_sft_dataset, load_built_dataset, push_dataset_to_hub
+from migr_hf.data.builder import build_grpo_dataset, build_sft_dataset
+from migr_hf.data.dataset_card import push_dataset_to_hub
+from migr_hf.data.storage import load_built_dataset
 from migr_hf.data.jsonl import FailurePolicy
 from migr_hf.data.readers import read_dfew, read_mafw
 from migr_hf.data.reasoning_writer import TemplateReasoningWriter
-from migr_hf.llm import LLMError
+from migr_hf.services.llm import LLMError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -364,7 +366,7 @@ def test_push_to_hub_pushes_the_parquet_dataset_then_the_card(trees, tmp_path):
     )
     with (
         mock.patch("datasets.DatasetDict.push_to_hub", autospec=True) as push,
-        mock.patch("migr_hf.data.builder.HfApi") as api,
+        mock.patch("migr_hf.data.dataset_card.HfApi") as api,
     ):
         push_dataset_to_hub(out, "user/migr-grpo", private=True, token="hf_x", cache_dir=tmp_path / "cache")
     (dataset, repo_id), kwargs = push.call_args

@@ -8,7 +8,7 @@ import pytest
 from media_fixtures import make_clip, sine
 
 from migr_hf.cli import main
-from migr_hf.demo import (
+from migr_hf.apps.demo import (
     SEGMENT_STYLES,
     build_demo,
     demo_from_env,
@@ -17,8 +17,8 @@ from migr_hf.demo import (
     predict_clip,
     render_prediction_html,
 )
-from migr_hf.inference import EmotionReasoner
-from migr_hf.models.migr_omni.media import probe_media, read_video_frames
+from migr_hf.apps.inference import EmotionReasoner
+from migr_hf.media import probe_media, read_video_frames
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from huggingface_hub import ModelCard, SpaceCard
 
 import migr_hf
 from migr_hf.cli import main
-from migr_hf.hub import checkout_path, eval_results_from_report, push_model, push_space, render_model_card
+from migr_hf.services.hub import checkout_path, eval_results_from_report, push_model, push_space, render_model_card
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,7 +162,7 @@ def test_space_folder_is_a_gradio_space():
 def test_push_model_command(tmp_path, capsys):
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report()), encoding="utf-8")
-    with mock.patch("migr_hf.hub.HfApi") as hf_api:
+    with mock.patch("migr_hf.services.hub.HfApi") as hf_api:
         hf_api.return_value.create_repo.return_value = "https://huggingface.co/org/MIGR-Omni"
         code = main(
             ["push", "model", str(make_checkpoint(tmp_path / "ckpt")), "org/MIGR-Omni", "--eval-report", str(path)]
@@ -183,7 +183,7 @@ def test_push_dataset_command(tmp_path):
     (built / "README.md").write_text("---\npretty_name: MIGR SFT data\n---\n# card\n", encoding="utf-8")
     with (
         mock.patch("datasets.DatasetDict.push_to_hub") as push_to_hub,
-        mock.patch("migr_hf.data.builder.HfApi") as hf_api,
+        mock.patch("migr_hf.data.dataset_card.HfApi") as hf_api,
     ):
         assert main(["push", "dataset", str(built), "org/migr-sft", "--private"]) == 0
     assert push_to_hub.call_args.args == ("org/migr-sft",) and push_to_hub.call_args.kwargs["private"] is True
@@ -204,7 +204,7 @@ def test_push_metrics_command(monkeypatch):
 
 
 def test_push_space_command():
-    with mock.patch("migr_hf.hub.HfApi") as hf_api:
+    with mock.patch("migr_hf.services.hub.HfApi") as hf_api:
         uploads = _capture_uploads(hf_api.return_value)
         assert main(["push", "space", "org/migr-demo", "--model", "org/m"]) == 0
     api = hf_api.return_value
@@ -224,7 +224,9 @@ def test_pushed_space_requirements_install_offline_into_a_clean_venv(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--no-deps", "-q"]
-    subprocess.run([*install, "-r", "requirements.txt"], cwd=space, check=True)
+    # pip inspects the target interpreter; a PYTHONPATH to a checkout (with its egg-info) would show migr-hf installed
+    clean_env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    subprocess.run([*install, "-r", "requirements.txt"], cwd=space, check=True, env=clean_env)
     dependencies = sysconfig.get_paths()["purelib"]
     probe = (
         "import importlib.metadata as m, migr_hf, migr_hf.labels; "

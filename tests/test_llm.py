@@ -1,4 +1,4 @@
-"""The shared OpenAI-compatible client (`migr_hf.llm`) against a loopback server: retries and Retry-After,
+"""The shared OpenAI-compatible client (`migr_hf.services.llm`) against a loopback server: retries and Retry-After,
 non-retryable errors, timeouts, the request-keyed SQLite cache across instances and processes (a crash loses no
 paid answer), bounded concurrency, `chat` errors, configuration from the environment; and the data pipeline's
 callers of `chat` (OpenAI reasoning writer, LLM splitter)."""
@@ -21,7 +21,7 @@ from migr_hf.data.fau import FAUEvidence
 from migr_hf.data.reasoning import LLMReasoningSplitter, ReasoningParts
 from migr_hf.data.reasoning_writer import OpenAIReasoningWriter
 from migr_hf.data.records import SampleRecord
-from migr_hf.llm import DEFAULT_MODEL, LLMCache, LLMClient, LLMConfig, LLMError, default_cache_path
+from migr_hf.services.llm import DEFAULT_MODEL, LLMCache, LLMClient, LLMConfig, LLMError, default_cache_path
 
 TESTS_DIR = Path(__file__).parent
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -160,7 +160,7 @@ def test_concurrency_is_bounded(server, tmp_path):
 _CRASHING_RUN = textwrap.dedent(
     """
     import sys
-    from migr_hf.llm import LLMClient, LLMConfig
+    from migr_hf.services.llm import LLMClient, LLMConfig
     config = LLMConfig(model="m", base_url=sys.argv[1], api_key="k", cache_path=sys.argv[2], max_concurrency=4)
     LLMClient(config).complete([f"Reason: text {i}\\nAnswer Emotion:" for i in range(8)])
     """

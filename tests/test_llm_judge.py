@@ -12,7 +12,7 @@ from migr_hf.classifiers import (
     judge_config,
     parse_judge_reply,
 )
-from migr_hf.llm import LLMConfig
+from migr_hf.services.llm import LLMConfig
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for migr_hf.models.migr_omni.media: the frame sampling rule, seeking against full decoding, rotation, audio, bad media."""
+"""Tests for migr_hf.media: the frame sampling rule, seeking against full decoding, rotation, audio, bad media."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from media_fixtures import frame_index, make_audio, make_clip, sine
 
-from migr_hf.models.migr_omni import media
-from migr_hf.models.migr_omni.media import MediaError, MediaInfo, probe_media, read_audio, read_video_frames, sample_frame_indices
+from migr_hf import media
+from migr_hf.media import MediaError, MediaInfo, probe_media, read_audio, read_video_frames, sample_frame_indices
 
 
 def decode_all(path: str | Path) -> tuple[list[np.ndarray], list[int]]:

@@ -19,7 +19,6 @@ from migr_hf.data.modality_importance import (
     CONDITIONS,
     MIPrediction,
     estimate_modality_importance,
-    load_estimator,
     merge_mi_parts,
     part_path,
     part_paths,
@@ -217,7 +216,7 @@ def test_generate_batches_conditions_and_parses_answers(tiny_checkpoint, records
 
 
 def test_estimator_plugs_into_the_driver_and_resumes(tiny_checkpoint, records, tmp_path):
-    estimator = load_estimator(tiny_checkpoint, "loglik", batch_size=2)
+    estimator = build_estimator(tiny_checkpoint, "loglik", batch_size=2)
     output = tmp_path / "mi.jsonl"
     first = estimate_modality_importance(records, estimator, output, batch_size=3, show_progress=False)
     rows = list(JsonlStore(output))

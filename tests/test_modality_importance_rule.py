@@ -1,7 +1,6 @@
 """The Modality Importance rule (all 8 combinations, overrides) and the resumable estimation driver."""
 
 import json
-import sys
 
 import pytest
 from data_fixtures import FakeEstimator, SimulatedCrash
@@ -14,7 +13,6 @@ from migr_hf.data.modality_importance import (
     MIRule,
     estimate_modality_importance,
     is_correct,
-    load_estimator,
     load_mi_file,
     load_mi_rule,
     mi_result_row,
@@ -137,23 +135,3 @@ def test_stored_rows_and_mi_file_recompute_under_another_rule(tmp_path):
     assert load_mi_file(path, MIRule.from_mapping({"100": "both"}))[record.id] is MI.BOTH
     with pytest.raises(FileNotFoundError):
         load_mi_file(tmp_path / "missing.jsonl")
-
-
-def test_load_estimator_delegates_to_the_model_package_or_explains(monkeypatch):
-    import migr_hf.models.migr_omni as package
-
-    monkeypatch.setitem(sys.modules, "migr_hf.models.migr_omni.mi_estimation", None)
-    monkeypatch.delattr(package, "mi_estimation", raising=False)  # an earlier import leaves the attribute behind
-    with pytest.raises(ImportError, match="--mi-file"):
-        load_estimator("some/model", "generate")
-    with pytest.raises(ValueError, match="method"):
-        load_estimator("some/model", "vote")
-
-    class Module:
-        @staticmethod
-        def build_estimator(model_path, method, **kwargs):
-            return ("built", model_path, method, kwargs)
-
-    monkeypatch.setitem(sys.modules, "migr_hf.models.migr_omni.mi_estimation", Module)
-    monkeypatch.setattr(package, "mi_estimation", Module, raising=False)
-    assert load_estimator("m", "loglik", batch_size=4) == ("built", "m", "loglik", {"batch_size": 4})

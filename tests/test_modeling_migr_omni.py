@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,6 +108,33 @@ print("remote-code-ok")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "remote-code-ok" in result.stdout
+
+
+@pytest.mark.parametrize("transformers_first", [False, True], ids=["migr_hf-first", "transformers-first"])
+def test_import_migr_hf_registers_with_the_auto_classes(tiny_checkpoint, transformers_first):
+    """In a fresh interpreter, `import migr_hf` (light: no torch) and then transformers' Auto classes load the
+    checkpoint without `trust_remote_code`, whichever of the two is imported first."""
+    imports = "import transformers\nimport migr_hf" if transformers_first else "import migr_hf"
+    script = f"""
+import sys
+{imports}
+assert {transformers_first!r} or "torch" not in sys.modules, "import migr_hf loaded torch"
+from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor
+path = {str(tiny_checkpoint)!r}
+model = AutoModelForCausalLM.from_pretrained(path)
+processor = AutoProcessor.from_pretrained(path)
+config = AutoConfig.from_pretrained(path)
+print(type(model).__module__, type(model).__name__, type(processor).__name__, type(config).__name__)
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [
+        "migr_hf.models.migr_omni.modeling_migr_omni",
+        "MIGROmniForCausalLM",
+        "MIGROmniProcessor",
+        "MIGROmniConfig",
+    ]
 
 
 @pytest.mark.parametrize("padding_side", ["left", "right"])

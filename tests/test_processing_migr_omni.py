@@ -11,8 +11,8 @@ from transformers import AutoProcessor, BertTokenizer, SiglipImageProcessorPil, 
 
 from migr_hf import MIGROmniProcessor
 from migr_hf.models.migr_omni.convert_humanomni_to_migr_omni import prepare_tokenizer
-from migr_hf.models.migr_omni.media import MediaError
-from migr_hf.tiny import build_tiny_tokenizer
+from migr_hf.media import MediaError
+from migr_hf.testing.tiny import build_tiny_tokenizer
 
 INSTRUCTION = (
     "As an emotional recognition expert; throughout the video, which emotion conveyed by the characters is the most "
@@ -115,7 +115,7 @@ def test_media_given_per_sample_or_flat_are_the_same(processor, media):
 
 @pytest.mark.parametrize("kind", ["path", "bytes", "file", "array"])
 def test_video_sources(processor, media, kind):
-    from migr_hf.models.migr_omni.media import read_video_frames
+    from migr_hf.media import read_video_frames
 
     path = media["av"]
     source = {

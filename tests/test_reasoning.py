@@ -4,17 +4,9 @@ import pytest
 from data_fixtures import emer_text
 
 from migr_hf import schema
-from migr_hf.data.reasoning import (
-    Order,
-    ReasoningParts,
-    build_sft_rows,
-    classify_sentence,
-    compose_target,
-    orders_for,
-    split_reasoning,
-    split_sentences,
-)
+from migr_hf.data.reasoning import ReasoningParts, classify_sentence, split_reasoning, split_sentences
 from migr_hf.data.records import SampleRecord
+from migr_hf.data.reorder import Order, build_sft_rows, compose_target, orders_for
 from migr_hf.schema import ModalityImportance as MI
 
 EMER_V2_TEXT = (

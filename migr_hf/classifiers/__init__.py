@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..lazy import lazy_exports
 from .base import NEUTRAL, ClassifierStats, EmotionClassifier
 from .llm_judge import (
     JUDGE_MAX_COMPLETION_TOKENS,
@@ -24,7 +25,13 @@ from .llm_judge import (
 )
 from .offline import LexiconEmotionClassifier
 from .sentences import SentenceScore, load_emotion_sentences, score_classifier
-from .sequence import GOEMOTIONS_LABEL_MAPS, GOEMOTIONS_LABELS, SequenceEmotionClassifier
+
+# The transformers-backed classifier loads on first access (PEP 562): torch and transformers stay unimported
+# until it is used.
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {name: ".sequence" for name in ("GOEMOTIONS_LABEL_MAPS", "GOEMOTIONS_LABELS", "SequenceEmotionClassifier")},
+)
 
 OFFLINE_NAMES = ("offline", "lexicon")
 LLM_PREFIXES = ("llm", "openai")
@@ -36,7 +43,7 @@ def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> 
     Specs: ``"offline"``/``"lexicon"``; ``"llm"`` or ``"openai"`` (judge model from ``$MIGR_LLM_MODEL``, default
     ``gpt-4.1-mini``) or ``"llm:<model>"``/``"openai:<model>"``; ``"hf:<path or id>"`` or any other string, a
     sequence-classification checkpoint (local path or Hub id). ``kwargs`` go to the backend's constructor; for
-    the LLM they are :class:`~migr_hf.llm.LLMConfig` fields (see :func:`judge_config`).
+    the LLM they are :class:`~migr_hf.services.llm.LLMConfig` fields (see :func:`judge_config`).
     """
     if isinstance(spec, EmotionClassifier):
         if kwargs:
@@ -53,6 +60,8 @@ def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> 
         return LLMJudgeClassifier(judge_config(model=rest or None, **kwargs), cache_size=cache_size)
     if prefix.lower() == "hf" and rest:
         spec = rest
+    from .sequence import SequenceEmotionClassifier
+
     return SequenceEmotionClassifier(spec, **kwargs)
 
 

@@ -1,5 +1,5 @@
 """The LLM judge: the LLM emotion classifier and the EEA/EPC/FCR judge, on the shared client of
-:mod:`migr_hf.llm` (retries, on-disk cache, configuration from ``MIGR_LLM_MODEL``, ``MIGR_LLM_CACHE``,
+:mod:`migr_hf.services.llm` (retries, on-disk cache, configuration from ``MIGR_LLM_MODEL``, ``MIGR_LLM_CACHE``,
 ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``).
 
 :class:`LLMJudgeClassifier` asks ERV's question (``JUDGE_PROMPT``) and maps the reply onto the label set;
@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..labels import LabelSet, get_label_set
-from ..llm import LLMClient, LLMConfig
+from ..services.llm import LLMClient, LLMConfig
 from .base import NEUTRAL, EmotionClassifier
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ JUDGE_PROMPT = (
 
 
 def judge_config(**overrides: Any) -> LLMConfig:
-    """:class:`~migr_hf.llm.LLMConfig` of the judge: ``overrides`` over a reply cap of
+    """:class:`~migr_hf.services.llm.LLMConfig` of the judge: ``overrides`` over a reply cap of
     ``JUDGE_MAX_COMPLETION_TOKENS`` (one label word)."""
     return LLMConfig(**{"max_completion_tokens": JUDGE_MAX_COMPLETION_TOKENS, **overrides})
 
@@ -50,7 +50,7 @@ class LLMJudgeClassifier(EmotionClassifier):
     :meth:`predict` (empty sets, ``None`` judgements) and are asked again on the next call.
 
     Args:
-        client: A :class:`~migr_hf.llm.LLMClient` or its :class:`~migr_hf.llm.LLMConfig`; :func:`judge_config`
+        client: A :class:`~migr_hf.services.llm.LLMClient` or its :class:`~migr_hf.services.llm.LLMConfig`; :func:`judge_config`
             (from the environment) when ``None``.
         prompt_template: Prompt with ``{labels}`` and ``{reason}`` fields.
         cache_size: See :class:`~migr_hf.classifiers.base.EmotionClassifier` (in memory, on top of the disk cache).

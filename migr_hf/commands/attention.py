@@ -43,8 +43,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..attention import analyze_attention, load_attention_samples
-    from ..inference import EmotionReasoner
+    from ..analysis.attention import analyze_attention, load_attention_samples
+    from ..apps.inference import EmotionReasoner
 
     samples = load_attention_samples(
         args.data, split=args.split, mi_file=args.mi_file, media_root=args.media_root, max_samples=args.max_samples

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise ValueError("pass --model (a local path or a Hub model id) or set MIGR_MODEL")
-    from ..demo import load_demo
+    from ..apps.demo import load_demo
 
     demo = load_demo(
         args.model,

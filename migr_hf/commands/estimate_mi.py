@@ -11,15 +11,11 @@ The output JSONL is what ``migr-hf build-data ... --mi-file`` reads.
 """
 
 import argparse
-import json
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from ..data.jsonl import FailureLog, FailurePolicy
 from ..data.modality_importance import MI_METHODS, load_mi_rule, run_mi_estimation
-from ..data.readers import read_dfew, read_mafw
-from ..data.records import DataFormatError, SampleRecord
+from ..data.readers import read_dfew, read_mafw, read_record_rows
 from ..schema import ModalityImportance
 
 
@@ -63,37 +59,6 @@ def register(subparsers) -> None:
     parser.add_argument("--dtype", default="auto", help="weights dtype, e.g. bfloat16; auto: the checkpoint's")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def read_record_rows(path: str | Path) -> list[SampleRecord]:
-    """Records from a JSONL file, a parquet file or a folder of parquet files (extra columns are ignored)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.rglob("*.parquet"))
-        if not files:
-            raise FileNotFoundError(f"no parquet files under {path}")
-        return [record for file in files for record in read_record_rows(file)]
-    if not path.is_file():
-        raise FileNotFoundError(f"records file not found: {path}")
-    if path.suffix == ".parquet":
-        rows = enumerate(pq.read_table(path).to_pylist(), start=1)
-    else:
-        lines = enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        rows = ((number, _json_row(path, number, line)) for number, line in lines if line.strip())
-    records = []
-    for number, row in rows:
-        try:
-            records.append(SampleRecord.from_dict(row))
-        except (KeyError, ValueError) as err:
-            raise DataFormatError(f"{path}:{number}: not a sample row ({err!r})") from None
-    return records
-
-
-def _json_row(path: Path, number: int, line: str) -> dict:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{path}:{number}: malformed JSON ({err})") from None
 
 
 def _failures_path(args: argparse.Namespace, process_index: int, num_processes: int) -> Path:

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..inference import EmotionReasoner
+    from ..apps.inference import EmotionReasoner
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     reasoner = EmotionReasoner.from_pretrained(

@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.target == "model":
-        from ..hub import push_model, render_model_card
+        from ..services.hub import push_model, render_model_card
 
         card = render_model_card(
             args.eval_reports,
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"pushed {push_model(args.checkpoint, args.repo_id, card=card, private=args.private)}")
     elif args.target == "dataset":
-        from ..data.builder import push_dataset_to_hub
+        from ..data.dataset_card import push_dataset_to_hub
 
         push_dataset_to_hub(args.dataset_dir, args.repo_id, private=args.private or None)
         print(f"pushed {args.dataset_dir} to datasets/{args.repo_id}")
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         repo_ids = push_metrics(args.names or METRIC_NAMES, namespace=args.namespace, private=args.private)
         print("pushed " + ", ".join(f"spaces/{repo_id}" for repo_id in repo_ids))
     else:
-        from ..hub import push_space
+        from ..services.hub import push_space
 
         url = push_space(
             args.repo_id, space_dir=args.space_dir, model=args.model, label_set=args.label_set, private=args.private

@@ -1,4 +1,4 @@
-"""`migr-hf quickstart`: the whole pipeline on the built-in sample, offline (see `migr_hf.quickstart`)."""
+"""`migr-hf quickstart`: the whole pipeline on the built-in sample, offline (see `migr_hf.apps.quickstart`)."""
 
 import argparse
 
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..quickstart import QuickstartSettings, run_quickstart
+    from ..apps.quickstart import QuickstartSettings, run_quickstart
 
     settings = QuickstartSettings.reduced() if args.reduced else QuickstartSettings()
     report = run_quickstart(args.output_dir, settings)

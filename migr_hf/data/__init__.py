@@ -5,7 +5,7 @@ Modules: `records` (`SampleRecord`, failures), `readers` (DFEW, MAFW, EMER V1/V2
 the command that makes them), `fau` (FAU table, peak frame, exact match), `reasoning_writer` (template and LLM
 writers), `reasoning` (audio/visual/conclusion split, target composition), `modality_importance` (MI rule,
 `MIEstimator`, resumable driver), `jsonl` (crash-safe stores), `builder`. LLM calls (OpenAI writer, LLM splitter)
-go through `migr_hf.llm`.
+go through `migr_hf.services.llm`.
 
 SFT dataset (split ``train``; one row per reasoning order, a tie gives two rows):
 
@@ -31,44 +31,65 @@ Both gain a binary ``video_bytes`` column when built with embedded media; `recor
 path for a row.
 """
 
-from .builder import (
-    BuildResult,
-    BuildSummary,
-    build_grpo_dataset,
-    build_sft_dataset,
-    load_built_dataset,
-    push_dataset_to_hub,
-)
-from .fau import FAUConfig, FAUDecision, FAUEvidence, FAUThresholds, analyze_frames, fau_decision, find_peaks
-from .jsonl import FailureLog, JsonlStore
-from .modality_importance import (
-    DEFAULT_MI_RULE,
-    MIEstimator,
-    MIPrediction,
-    MIRule,
-    estimate_modality_importance,
-    load_estimator,
-    load_mi_file,
-    modality_importance,
-)
-from .openface import NoFaceError, OpenFaceFrames, read_openface_csv
-from .readers import read_dfew, read_emer_v1, read_emer_v2, read_mafw
-from .reasoning import (
-    LLMReasoningSplitter,
-    Order,
-    ReasoningParts,
-    RuleBasedSplitter,
-    build_sft_rows,
-    compose_target,
-    orders_for,
-    split_reasoning,
-)
-from .reasoning_writer import OpenAIReasoningWriter, TemplateReasoningWriter
-from .records import DataFormatError, Failure, FailureReason, SampleRecord, video_source
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "BuildSettings": ".build_settings",
+    "GRPOBuildSettings": ".build_settings",
+    "SFTBuildSettings": ".build_settings",
+    "BuildResult": ".builder",
+    "BuildSummary": ".builder",
+    "build_dataset": ".builder",
+    "build_grpo_dataset": ".builder",
+    "build_sft_dataset": ".builder",
+    "push_dataset_to_hub": ".dataset_card",
+    "FAUConfig": ".fau",
+    "FAUDecision": ".fau",
+    "FAUEvidence": ".fau",
+    "FAUThresholds": ".fau",
+    "analyze_frames": ".fau",
+    "fau_decision": ".fau",
+    "find_peaks": ".fau",
+    "FailureLog": ".jsonl",
+    "JsonlStore": ".jsonl",
+    "DEFAULT_MI_RULE": ".modality_importance",
+    "MIEstimator": ".modality_importance",
+    "MIPrediction": ".modality_importance",
+    "MIRule": ".modality_importance",
+    "estimate_modality_importance": ".modality_importance",
+    "load_mi_file": ".modality_importance",
+    "modality_importance": ".modality_importance",
+    "NoFaceError": ".openface",
+    "OpenFaceFrames": ".openface",
+    "read_openface_csv": ".openface",
+    "read_dfew": ".readers",
+    "read_emer_v1": ".readers",
+    "read_emer_v2": ".readers",
+    "read_mafw": ".readers",
+    "read_record_rows": ".readers",
+    "LLMReasoningSplitter": ".reasoning",
+    "ReasoningParts": ".reasoning",
+    "RuleBasedSplitter": ".reasoning",
+    "split_reasoning": ".reasoning",
+    "OpenAIReasoningWriter": ".reasoning_writer",
+    "TemplateReasoningWriter": ".reasoning_writer",
+    "DataFormatError": ".records",
+    "Failure": ".records",
+    "FailureReason": ".records",
+    "SampleRecord": ".records",
+    "video_source": ".records",
+    "Order": ".reorder",
+    "build_sft_rows": ".reorder",
+    "compose_target": ".reorder",
+    "orders_for": ".reorder",
+    "load_built_dataset": ".storage",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "DEFAULT_MI_RULE",
     "BuildResult",
+    "BuildSettings",
     "BuildSummary",
     "DataFormatError",
     "FAUConfig",
@@ -78,6 +99,7 @@ __all__ = [
     "Failure",
     "FailureLog",
     "FailureReason",
+    "GRPOBuildSettings",
     "JsonlStore",
     "LLMReasoningSplitter",
     "MIEstimator",
@@ -89,9 +111,11 @@ __all__ = [
     "Order",
     "ReasoningParts",
     "RuleBasedSplitter",
+    "SFTBuildSettings",
     "SampleRecord",
     "TemplateReasoningWriter",
     "analyze_frames",
+    "build_dataset",
     "build_grpo_dataset",
     "build_sft_dataset",
     "build_sft_rows",
@@ -100,7 +124,6 @@ __all__ = [
     "fau_decision",
     "find_peaks",
     "load_built_dataset",
-    "load_estimator",
     "load_mi_file",
     "modality_importance",
     "orders_for",
@@ -109,6 +132,7 @@ __all__ = [
     "read_emer_v1",
     "read_emer_v2",
     "read_mafw",
+    "read_record_rows",
     "read_openface_csv",
     "split_reasoning",
     "video_source",

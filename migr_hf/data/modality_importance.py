@@ -157,32 +157,13 @@ class MIPrediction:
 class MIEstimator(Protocol):
     """Predicts a sample's emotion under audio-only, visual-only and audio-visual input.
 
-    Implementations (generate-and-parse, log-likelihood scoring) live with the model, see `load_estimator`.
+    Implementations (generate-and-parse, log-likelihood scoring) live with the model:
+    `migr_hf.models.migr_omni.mi_estimation.build_estimator`.
     """
 
     def predict(self, records: Sequence[SampleRecord]) -> list[MIPrediction]:
         """One `MIPrediction` per record, in order. May raise for the batch; the driver then retries per sample."""
         ...
-
-
-def load_estimator(model_path: str | os.PathLike, method: str = "generate", **kwargs: Any) -> MIEstimator:
-    """Model-based `MIEstimator` from ``migr_hf.models.migr_omni.mi_estimation.build_estimator``.
-
-    Args:
-        model_path: Model folder or Hub id.
-        method: ``"generate"`` (generate and parse the answer) or ``"loglik"`` (score every label word).
-        kwargs: Passed on to ``build_estimator`` (batching, device, dtype, ...).
-    """
-    if method not in MI_METHODS:
-        raise ValueError(f"unknown MI estimation method {method!r}; choose one of {MI_METHODS}")
-    try:
-        from ..models.migr_omni import mi_estimation
-    except ImportError as err:
-        raise ImportError(
-            "model-based MI estimation needs migr_hf.models.migr_omni.mi_estimation (build_estimator), which could "
-            f"not be imported ({err}); pass precomputed results with --mi-file instead"
-        ) from err
-    return mi_estimation.build_estimator(model_path, method=method, **kwargs)
 
 
 def mi_result_row(record: SampleRecord, prediction: MIPrediction, rule: MIRule | None = None) -> dict[str, Any]:
@@ -387,3 +368,50 @@ def run_mi_estimation(
     accelerator.wait_for_everyone()
     store = JsonlStore(output_path)
     return {record.id: mi_from_row(store.get(record.id), rule) for record in records if record.id in store}
+
+
+def check_mi_source(mi_estimator: MIEstimator | None, mi_file: str | os.PathLike | None) -> None:
+    """Raise unless exactly one MI source is given: an estimator to run or a precomputed MI file."""
+    if (mi_estimator is None) == (mi_file is None):
+        raise ValueError("pass exactly one of mi_estimator and mi_file")
+
+
+def resolve_modality_importance(
+    records: Sequence[SampleRecord],
+    *,
+    mi_estimator: MIEstimator | None,
+    mi_file: str | os.PathLike | None,
+    rule: MIRule,
+    store_path: str | os.PathLike,
+    failures: FailureLog,
+    batch_size: int = 8,
+    show_progress: bool = True,
+) -> dict[str, ModalityImportance]:
+    """Id -> MI from a precomputed MI file or by running ``mi_estimator`` (results stored at ``store_path``).
+    Samples without a result go to ``failures`` (missing_mi; estimator errors are recorded by the driver)."""
+    check_mi_source(mi_estimator, mi_file)
+    if mi_file is not None:
+        mi = load_mi_file(mi_file, rule)
+        for record in records:
+            if record.id not in mi:
+                failures.add(
+                    Failure(record.id, record.source, str(mi_file), FailureReason.MISSING_MI, "id not in MI file")
+                )
+        return {record.id: mi[record.id] for record in records if record.id in mi}
+    return estimate_modality_importance(
+        records,
+        mi_estimator,
+        store_path,
+        batch_size=batch_size,
+        rule=rule,
+        failures=failures,
+        show_progress=show_progress,
+    )
+
+
+def mi_source_settings(
+    mi_estimator: MIEstimator | None, mi_file: str | os.PathLike | None, rule: MIRule
+) -> dict[str, Any]:
+    """How a build got its MI, as recorded in its settings: the source (file name or estimator class) and rule."""
+    source = f"file:{Path(mi_file).name}" if mi_file is not None else f"estimator:{type(mi_estimator).__name__}"
+    return {"mi_source": source, "mi_rule": rule.to_dict()}

@@ -15,16 +15,21 @@ Layouts (see ``docs/data-formats.md``; paths relative to the dataset root):
 
 Every reader takes ``on_failure``: a bad row (malformed, unknown label, empty reasoning, duplicate) is passed to it
 as a `Failure` and skipped; without it the reader raises `DataFormatError` on the first bad row. A file whose
-header or layout is wrong always raises.
+header or layout is wrong always raises. `read_record_rows` reads sample rows that are already in the
+`SampleRecord` columns (JSONL or parquet, e.g. a built dataset).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
 
 from ..labels import DFEW, EMER, MAFW, LabelSet
 from .records import DataFormatError, Failure, FailureReason, SampleRecord
@@ -325,3 +330,34 @@ def read_emer_v2(
         video_dir=video_dir,
         on_failure=on_failure,
     )
+
+
+def read_record_rows(path: str | Path) -> list[SampleRecord]:
+    """Records from a JSONL file, a parquet file or a folder of parquet files (extra columns are ignored)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"no parquet files under {path}")
+        return [record for file in files for record in read_record_rows(file)]
+    if not path.is_file():
+        raise FileNotFoundError(f"records file not found: {path}")
+    if path.suffix == ".parquet":
+        rows = enumerate(pq.read_table(path).to_pylist(), start=1)
+    else:
+        lines = enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        rows = ((number, _json_row(path, number, line)) for number, line in lines if line.strip())
+    records = []
+    for number, row in rows:
+        try:
+            records.append(SampleRecord.from_dict(row))
+        except (KeyError, ValueError) as err:
+            raise DataFormatError(f"{path}:{number}: not a sample row ({err!r})") from None
+    return records
+
+
+def _json_row(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}:{number}: malformed JSON ({err})") from None

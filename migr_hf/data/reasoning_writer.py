@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..llm import LLMClient
+from ..services.llm import LLMClient
 from .fau import FAUEvidence
 from .openface import AU_NAMES
 from .records import SampleRecord
@@ -77,7 +77,7 @@ Use only the evidence given and invent no other detail."""
 
 
 class OpenAIReasoningWriter:
-    """Writer backed by an OpenAI-compatible chat model (`migr_hf.llm.LLMClient`: retries, on-disk cache)."""
+    """Writer backed by an OpenAI-compatible chat model (`migr_hf.services.llm.LLMClient`: retries, on-disk cache)."""
 
     def __init__(self, client: LLMClient | None = None) -> None:
         self.client = client or LLMClient()

@@ -1,28 +1,36 @@
-"""Evaluation: recognition and consistency metrics, the paper's report tables, and the ``evaluate`` modules."""
+"""Evaluation: recognition and consistency metrics, the paper's report tables, and the ``evaluate`` modules.
 
-from .metrics import (
-    ConfusionMatrix,
-    confusion_matrix,
-    eea,
-    epc,
-    fcr,
-    per_class_recall,
-    reasoning_answer_inconsistency,
-    uar,
-    war,
-)
-from .modules import METRIC_NAMES, load_metric, metrics_dir, push_metrics, resolve_metric
-from .report import (
-    DEFAULT_REASONING_SEGMENTS,
-    REASONING_CHOICES,
-    ScoredSample,
-    build_report,
-    evaluate_predictions,
-    plot_confusion_matrix,
-    read_predictions,
-    render_markdown,
-    score_predictions,
-)
+The names below load from their modules on first access (PEP 562).
+"""
+
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "ConfusionMatrix": ".metrics",
+    "confusion_matrix": ".metrics",
+    "eea": ".metrics",
+    "epc": ".metrics",
+    "fcr": ".metrics",
+    "per_class_recall": ".metrics",
+    "reasoning_answer_inconsistency": ".metrics",
+    "uar": ".metrics",
+    "war": ".metrics",
+    "METRIC_NAMES": ".modules",
+    "load_metric": ".modules",
+    "metrics_dir": ".modules",
+    "push_metrics": ".modules",
+    "resolve_metric": ".modules",
+    "DEFAULT_REASONING_SEGMENTS": ".report",
+    "REASONING_CHOICES": ".report",
+    "ScoredSample": ".report",
+    "build_report": ".report",
+    "evaluate_predictions": ".report",
+    "plot_confusion_matrix": ".report",
+    "read_predictions": ".report",
+    "render_markdown": ".report",
+    "score_predictions": ".report",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "DEFAULT_REASONING_SEGMENTS",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import HfApi
 
-from ..hub import build_wheel, requirements_with_wheel
+from ..services.hub import build_wheel, requirements_with_wheel
 
 if TYPE_CHECKING:
     import evaluate
@@ -30,7 +30,7 @@ METRIC_NAMES = ("uar", "war", "eea", "epc", "fcr")
 HUB_NAMESPACE = "migr"
 ENV_METRICS_DIR = "MIGR_METRICS_DIR"
 # What a metric Space installs to run its module (the module imports migr_hf); the migr-hf line is pointed to a
-# wheel built and uploaded with the Space (see `migr_hf.hub.requirements_with_wheel`).
+# wheel built and uploaded with the Space (see `migr_hf.services.hub.requirements_with_wheel`).
 SPACE_REQUIREMENTS = ("evaluate>=0.4.6", "migr-hf")
 SPACE_APP = """import evaluate
 from evaluate.utils import launch_gradio_widget

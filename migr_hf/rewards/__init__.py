@@ -13,6 +13,9 @@ and ``modality_importance`` columns and ignores the rest. The paper's total (eq.
     trainer = GRPOTrainer(model=..., reward_funcs=reward_funcs, ...)
 
 trl logs each as ``rewards/<function name>/mean``, e.g. ``rewards/modality_aligned_order_reward/mean``.
+
+One file per reward of the paper: `order` (modality-aligned order, eq. 1), `grounding` (modality-grounded
+reasoning, eq. 2), `basic` (answer, format); `common` reads the dataset columns and batches the classifier.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 from ..classifiers import EmotionClassifier, get_classifier
 from ..labels import LabelSet
 from .basic import answer_reward, format_reward
-from .modality import MODALITY_SEGMENTS, modality_aligned_order_reward, modality_grounded_reasoning_reward
+from .grounding import modality_grounded_reasoning_reward
+from .order import modality_aligned_order_reward
 
 RewardFunc = Callable[..., list[float | None]]
 
@@ -90,7 +94,6 @@ def get_reward_funcs(
 __all__ = [
     "CLASSIFIER_REWARDS",
     "MIGR_REWARDS",
-    "MODALITY_SEGMENTS",
     "REWARD_FUNCS_REGISTRY",
     "RewardFunc",
     "answer_reward",

@@ -1,4 +1,21 @@
-"""Column handling shared by the rewards: label sets, targets, Modality Importance, batched classification."""
+"""Column handling shared by the rewards: label sets, targets, Modality Importance, the dominant-modality segments
+``<M>``, batched classification.
+
+How the modality rewards (`order`, `grounding`) read Modality Importance:
+
+- ``audio`` / ``visual``: ``<M>`` is ``<aud_desc>`` / ``<vis_desc>``.
+- ``both`` (audio and visual equally informative; SFT shows both orders): eq. 1 accepts either modality first,
+  with ``E_m`` taken from that first segment; eq. 2 aggregates both modality segments and ``<think>``, since
+  both modalities carry the emotion.
+- ``undetermined`` or missing: both rewards return ``None`` for that completion. There is no dominant modality
+  to align with, so any number would be arbitrary: 0 would push every order down, 1 would pay for nothing.
+  trl reads ``None`` as "not applicable": the sample's other rewards still count, and the logged mean of this
+  reward leaves it out. Since all completions of a prompt share ``m``, their group gets no signal from these
+  rewards, which is the intent.
+
+How ``e_classifier(s) = e*`` is read: the classifier gives a *set* of label words per sentence (multi-label,
+e.g. GoEmotions top-2 over threshold 0.1); a sentence matches when its set contains ``e*``, as ERV counts.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +26,15 @@ from typing import Any
 
 from ..classifiers import EmotionClassifier
 from ..labels import LabelSet, get_label_set
+from ..parsing import AUDIO_SEGMENT, MODALITY_SEGMENTS, VISUAL_SEGMENT
 from ..schema import LABEL, LABEL_SET, MODALITY_IMPORTANCE, ModalityImportance
+
+# The segments that are "<M>" for each Modality Importance that has a dominant modality.
+DOMINANT_SEGMENTS: dict[ModalityImportance, tuple[str, ...]] = {
+    ModalityImportance.AUDIO: (AUDIO_SEGMENT,),
+    ModalityImportance.VISUAL: (VISUAL_SEGMENT,),
+    ModalityImportance.BOTH: MODALITY_SEGMENTS,
+}
 
 
 def column(values: Any, name: str, size: int, reward: str) -> list[Any]:
@@ -75,3 +100,28 @@ def classify_groups(
         for index in indices:
             results[index] = [next(labels) for _ in groups[index][1]]
     return results
+
+
+def classify_sentences(
+    classifier: EmotionClassifier, sets: Sequence[LabelSet], sentences: Sequence[list[str] | None]
+) -> list[list[frozenset[str]] | None]:
+    """Label sets of each completion's sentences (``None`` stays ``None``), all of the batch in one classifier call
+    per label set."""
+    pending = [index for index, group in enumerate(sentences) if group]
+    labels: list[list[frozenset[str]] | None] = [None if group is None else [] for group in sentences]
+    for index, group_labels in zip(pending, classify_groups(classifier, [(sets[i], sentences[i]) for i in pending])):
+        labels[index] = group_labels
+    return labels
+
+
+def modality_reward_columns(
+    name: str,
+    completions: Sequence[Any],
+    label: Any,
+    modality_importance: Any,
+    label_set: Any,
+) -> tuple[list[LabelSet], list[str], list[ModalityImportance]]:
+    """The label set, target label and Modality Importance of each completion, checked; ``name`` is the reward's,
+    for error messages."""
+    sets = label_sets(label_set, len(completions), name)
+    return sets, targets(label, sets, name), modality_importances(modality_importance, len(completions), name)

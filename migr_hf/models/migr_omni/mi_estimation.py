@@ -389,7 +389,7 @@ def build_estimator(
     media_root: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> MIEstimator:
-    """A MIGR-Omni `MIEstimator` (the loader behind `migr_hf.data.modality_importance.load_estimator`).
+    """A MIGR-Omni `MIEstimator`, for the MI driver of `migr_hf.data.modality_importance`.
 
     Args:
         model_path_or_model: Checkpoint folder or Hub id, or a loaded `MIGROmniForCausalLM`.

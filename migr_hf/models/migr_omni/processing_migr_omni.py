@@ -1,7 +1,10 @@
 """Processor of MIGR-Omni: Qwen2 tokenizer + chat template, SigLIP frames, Whisper log-mels and the BERT gate text."""
 
 import re
+import shutil
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,9 +13,14 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
-from .media import NO_VIDEO_STREAM, MediaError, read_audio, read_video_frames, source_name
+from migr_hf.media import NO_VIDEO_STREAM, MediaError, read_audio, read_video_frames, source_name
 
 logger = logging.get_logger(__name__)
+
+# The remote-code export (see `MIGROmniProcessor.save_pretrained`) ships the package's media decoder beside this
+# module and points this import at it.
+PACKAGE_MEDIA_IMPORT = "from migr_hf.media import"
+REMOTE_CODE_MEDIA_IMPORT = "from .media import"
 
 QWEN_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
@@ -128,6 +136,22 @@ class MIGROmniProcessor(ProcessorMixin):
             gate_tokenizer,
             chat_template=chat_template if chat_template is not None else DEFAULT_CHAT_TEMPLATE,
         )
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs) -> list[str]:
+        """`ProcessorMixin.save_pretrained`, plus the media decoder for remote code.
+
+        With remote-code export on (`register_for_auto_class`, set when migr-hf registers the model), the folder
+        gets this module and `media.py`, the package's decoder (`migr_hf.media`), imported from beside it, so that
+        `trust_remote_code=True` loads the processor where migr-hf is not installed.
+        """
+        if push_to_hub:  # save first, so that the upload (a fresh save) holds the exported files too
+            files = self.save_pretrained(save_directory)
+            self.push_to_hub(kwargs.pop("repo_id", Path(save_directory).name), **kwargs)
+            return files
+        files = super().save_pretrained(save_directory, **kwargs)
+        if self._auto_class is not None:
+            files += export_media_module(save_directory)
+        return files
 
     @classmethod
     def for_config(cls, config, **kwargs) -> "MIGROmniProcessor":
@@ -355,3 +379,21 @@ class MIGROmniProcessor(ProcessorMixin):
 
 
 __all__ = ["MIGROmniProcessor", "DEFAULT_CHAT_TEMPLATE", "MediaError"]
+
+
+def export_media_module(save_directory: str | Path) -> list[str]:
+    """Copy `migr_hf/media.py` into ``save_directory`` and make the saved processing module import it from there.
+
+    Returns:
+        The paths written.
+    """
+    module = Path(save_directory) / Path(__file__).name
+    code, replaced = re.subn(
+        f"^{re.escape(PACKAGE_MEDIA_IMPORT)}", REMOTE_CODE_MEDIA_IMPORT, module.read_text(encoding="utf-8"), 1, re.M
+    )
+    if not replaced:
+        raise RuntimeError(f"{module} has no line {PACKAGE_MEDIA_IMPORT!r} to point at the exported media.py")
+    module.write_text(code, encoding="utf-8")
+    target = Path(save_directory) / "media.py"
+    shutil.copyfile(sys.modules[MediaError.__module__].__file__, target)
+    return [str(target)]

@@ -25,9 +25,9 @@ import torch
 from transformers.utils import logging
 
 from .inference import MODES, EmotionPrediction, EmotionReasoner
-from .labels import LABEL_SETS
-from .parsing import ANSWER_SEGMENT, AUDIO_SEGMENT, THINK_SEGMENT, VISUAL_SEGMENT, parse_completion
-from .sample_data import write_sample_clip
+from ..labels import LABEL_SETS
+from ..parsing import ANSWER_SEGMENT, AUDIO_SEGMENT, THINK_SEGMENT, VISUAL_SEGMENT, parse_completion
+from ..testing.sample_data import write_sample_clip
 
 logger = logging.get_logger(__name__)
 
@@ -143,7 +143,7 @@ SAMPLE_EMOTIONS = ("happy", "sad", "surprise")
 
 
 def make_sample_clips(directory: str | os.PathLike, seconds: float = 2.0) -> list[Path]:
-    """Write the built-in sample clips (`migr_hf.sample_data`: rendered faces with speech) into `directory`."""
+    """Write the built-in sample clips (`migr_hf.testing.sample_data`: rendered faces with speech) into `directory`."""
     directory = Path(directory)
     paths = [directory / f"sample_{emotion}.mp4" for emotion in SAMPLE_EMOTIONS]
     for seed, (path, emotion) in enumerate(zip(paths, SAMPLE_EMOTIONS)):

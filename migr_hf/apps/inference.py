@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoProcessor, BatchFeature, PreTrainedModel, ProcessorMixin
 from transformers.utils import logging
 
-from .conversation import build_conversation
-from .labels import LabelSet, get_label_set
-from .parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
-from .schema import MIGR_INSTRUCTION
+from ..conversation import build_conversation
+from ..labels import LabelSet, get_label_set
+from ..parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
+from ..schema import MIGR_INSTRUCTION
 
 logger = logging.get_logger(__name__)
 

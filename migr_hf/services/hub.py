@@ -46,7 +46,7 @@ SPACE_LABEL_SET_VARIABLE = "MIGR_LABEL_SET"
 
 def checkout_path(relative: str | os.PathLike) -> Path:
     """A path of the source checkout migr-hf runs from; `FileNotFoundError` when there is none."""
-    path = Path(__file__).resolve().parents[1] / relative
+    path = Path(__file__).resolve().parents[2] / relative
     if not path.exists():
         raise FileNotFoundError(f"{relative} not found next to the package ({path}): run from a source checkout")
     return path

@@ -16,12 +16,12 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import BertTokenizer, Qwen2Tokenizer, SiglipImageProcessorPil, WhisperFeatureExtractor
 
-from .labels import LABEL_SETS
-from .models.migr_omni.configuration_migr_omni import MIGROmniConfig
-from .models.migr_omni.convert_humanomni_to_migr_omni import prepare_tokenizer
-from .models.migr_omni.modeling_migr_omni import MIGROmniForCausalLM
-from .models.migr_omni.processing_migr_omni import QWEN_SYSTEM_PROMPT, MIGROmniProcessor
-from .schema import BASELINE_FORMAT_HINT, EMOTION_QUESTION, MIGR_FORMAT_HINT
+from ..labels import LABEL_SETS
+from ..models.migr_omni.configuration_migr_omni import MIGROmniConfig
+from ..models.migr_omni.convert_humanomni_to_migr_omni import prepare_tokenizer
+from ..models.migr_omni.modeling_migr_omni import MIGROmniForCausalLM
+from ..models.migr_omni.processing_migr_omni import QWEN_SYSTEM_PROMPT, MIGROmniProcessor
+from ..schema import BASELINE_FORMAT_HINT, EMOTION_QUESTION, MIGR_FORMAT_HINT
 
 _SENTENCES = (
     "In the video, the person frowns, lowers the brows and looks down.",

@@ -20,9 +20,9 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .data.openface import INTENSITY_AUS, PRESENCE_AUS
-from .labels import DFEW
-from .models.migr_omni.media import read_audio
+from ..data.openface import INTENSITY_AUS, PRESENCE_AUS
+from ..labels import DFEW
+from ..media import read_audio
 
 logger = logging.getLogger(__name__)
 

@@ -40,10 +40,10 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.utils import logging
 
-from .data.modality_importance import load_mi_file
-from .data.records import video_source
-from .inference import Clip, EmotionReasoner
-from .schema import ID, MODALITY_IMPORTANCE, VIDEO, VIDEO_BYTES, ModalityImportance
+from ..data.modality_importance import load_mi_file
+from ..data.records import video_source
+from ..apps.inference import Clip, EmotionReasoner
+from ..schema import ID, MODALITY_IMPORTANCE, VIDEO, VIDEO_BYTES, ModalityImportance
 
 logger = logging.get_logger(__name__)
 
@@ -346,7 +346,7 @@ def load_attention_samples(
 
 def _read_rows(data: Path, split: str) -> Iterable[Mapping[str, Any]]:
     if data.is_dir():
-        from .data.builder import load_built_dataset
+        from ..data.storage import load_built_dataset
 
         dataset = load_built_dataset(data)
         if split not in dataset:

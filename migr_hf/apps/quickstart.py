@@ -2,8 +2,8 @@
 
 Stages, each with the project's own code paths:
 
-1. sample corpus (`migr_hf.sample_data`): EMER-V1 CSV and clips, a DFEW fold-5 tree, OpenFace CSVs;
-2. a tiny random MIGR-Omni checkpoint and tokenizers (`migr_hf.tiny`);
+1. sample corpus (`migr_hf.testing.sample_data`): EMER-V1 CSV and clips, a DFEW fold-5 tree, OpenFace CSVs;
+2. a tiny random MIGR-Omni checkpoint and tokenizers (`migr_hf.testing.tiny`);
 3. the SFT dataset (EMER + FAU-filtered DFEW, Modality Importance by log-likelihood scoring, MI-ordered
    reasoning) and the GRPO dataset (DFEW train with MI), through `migr_hf.data.builder`;
 4. modality-aligned SFT (`MIGRSFTTrainer`), then GRPO with the MIGR rewards (`MIGRGRPOTrainer`);
@@ -32,14 +32,14 @@ from datasets import disable_progress_bars as disable_datasets_progress_bars
 from transformers import ProgressCallback, Trainer
 from transformers.utils import logging
 
-from .data.builder import BuildResult, build_grpo_dataset, build_sft_dataset
-from .data.modality_importance import load_estimator
-from .data.readers import read_dfew
-from .evaluation.report import evaluate_predictions
+from ..data.builder import BuildResult, build_grpo_dataset, build_sft_dataset
+from ..models.migr_omni.mi_estimation import build_estimator
+from ..data.readers import read_dfew
+from ..evaluation.report import evaluate_predictions
 from .inference import EmotionReasoner
-from .sample_data import make_sample_corpus
-from .tiny import build_tiny_checkpoint
-from .trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
+from ..testing.sample_data import make_sample_corpus
+from ..testing.tiny import build_tiny_checkpoint
+from ..trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
 
 logger = logging.get_logger(__name__)
 
@@ -117,7 +117,7 @@ def run_quickstart(output_dir: str | os.PathLike, settings: QuickstartSettings |
     corpus = run.stage("sample corpus", lambda: make_sample_corpus(output_dir / "sample"))
     run.speech = corpus.speech
     base_model = run.stage("tiny model", lambda: build_tiny_checkpoint(output_dir / "base-model", seed=settings.seed))
-    estimator = load_estimator(base_model, method="loglik")
+    estimator = build_estimator(base_model, method="loglik")
 
     def build(kind: str) -> BuildResult:
         common = dict(mi_estimator=estimator, show_progress=False)
