@@ -40,9 +40,9 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.utils import logging
 
+from ..apps.inference import Clip, EmotionReasoner
 from ..data.modality_importance import load_mi_file
 from ..data.records import video_source
-from ..apps.inference import Clip, EmotionReasoner
 from ..schema import ID, MODALITY_IMPORTANCE, VIDEO, VIDEO_BYTES, ModalityImportance
 
 logger = logging.get_logger(__name__)

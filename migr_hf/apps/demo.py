@@ -24,10 +24,10 @@ import gradio as gr
 import torch
 from transformers.utils import logging
 
-from .inference import MODES, EmotionPrediction, EmotionReasoner
 from ..labels import LABEL_SETS
 from ..parsing import ANSWER_SEGMENT, AUDIO_SEGMENT, THINK_SEGMENT, VISUAL_SEGMENT, parse_completion
 from ..testing.sample_data import write_sample_clip
+from .inference import MODES, EmotionPrediction, EmotionReasoner
 
 logger = logging.get_logger(__name__)
 

@@ -33,13 +33,13 @@ from transformers import ProgressCallback, Trainer
 from transformers.utils import logging
 
 from ..data.builder import BuildResult, build_grpo_dataset, build_sft_dataset
-from ..models.migr_omni.mi_estimation import build_estimator
 from ..data.readers import read_dfew
 from ..evaluation.report import evaluate_predictions
-from .inference import EmotionReasoner
+from ..models.migr_omni.mi_estimation import build_estimator
 from ..testing.sample_data import make_sample_corpus
 from ..testing.tiny import build_tiny_checkpoint
 from ..trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
+from .inference import EmotionReasoner
 
 logger = logging.get_logger(__name__)
 
