@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from ..labels import DFEW, EMER, MAFW, LabelSet
 from .records import DataFormatError, Failure, FailureReason, SampleRecord
 
@@ -343,6 +341,8 @@ def read_record_rows(path: str | Path) -> list[SampleRecord]:
     if not path.is_file():
         raise FileNotFoundError(f"records file not found: {path}")
     if path.suffix == ".parquet":
+        import pyarrow.parquet as pq  # here, not at the top: the CLI's parsers import this module
+
         rows = enumerate(pq.read_table(path).to_pylist(), start=1)
     else:
         lines = enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)

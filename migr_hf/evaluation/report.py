@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ..classifiers import EmotionClassifier, get_classifier
 from ..labels import LabelSet, get_label_set
@@ -225,6 +224,8 @@ def plot_confusion_matrix(matrix: ConfusionMatrix | Mapping[str, Any], path: str
 
     Uses a standalone matplotlib ``Figure``: no pyplot state, no backend switch.
     """
+    from matplotlib.figure import Figure  # here, not at the top: `migr-hf evaluate --help` reads this module
+
     if isinstance(matrix, ConfusionMatrix):
         matrix = matrix.to_dict()
     counts = np.asarray(matrix["counts"], dtype=float)
