@@ -6,4 +6,4 @@ reads them from `args.forwarded`.
 `COMMANDS` lists the modules in the order `migr-hf --help` shows them.
 """
 
-COMMANDS = ("convert", "build_data", "estimate_mi", "train", "infer", "demo", "attention", "push", "evaluate", "quickstart")
+COMMANDS = ("convert", "export_lm", "build_data", "estimate_mi", "train", "infer", "demo", "attention", "push", "evaluate", "quickstart")
