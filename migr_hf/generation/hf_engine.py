@@ -38,9 +38,9 @@ class HFGenerateEngine(GenerationEngine):
             inputs = {name: value[index.to(value.device)] for name, value in inputs.items()}
             num_return_sequences = 1
         sampling = (
-            {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p, "top_k": options.top_k or None}
+            {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p, "top_k": options.top_k}
             if options.do_sample
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            else {"do_sample": False}
         )
         if options.seed is not None:
             torch.manual_seed(options.seed)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers.initialization import no_init_weights
 from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
@@ -103,10 +104,10 @@ def extract_language_model(model: PreTrainedModel) -> PreTrainedModel:
     """The language model of a MIGR-Omni model as a standalone causal LM (Qwen2ForCausalLM), LoRA merged."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     text_config = language_model_config(base.config)
-    with torch.device("meta"):
-        language_model = AutoModelForCausalLM.from_config(text_config)
+    with no_init_weights():
+        language_model = AutoModelForCausalLM.from_config(text_config, dtype=base.dtype)
     tensors = language_model_state_dict(model, expected=set(language_model.state_dict()))
-    language_model.load_state_dict({name: tensor.clone() for name, tensor in tensors.items()}, assign=True, strict=True)
+    language_model.load_state_dict(tensors, strict=True)
     language_model.generation_config.eos_token_id = text_config.eos_token_id
     language_model.generation_config.pad_token_id = text_config.pad_token_id
     return language_model.eval()
