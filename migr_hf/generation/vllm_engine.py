@@ -28,6 +28,7 @@ from ..models.migr_omni.export_language_model import (
     language_model_parameter_names,
     language_model_state_dict,
 )
+from .vllm_worker import receive, send
 from .engine import GenerationEngine, GenerationOptions, GenerationOutput, cut_at_eos, per_prompt_counts
 
 logger = logging.get_logger(__name__)
@@ -89,7 +90,7 @@ class VLLMWorkerBackend:
 
     def _reply(self, what: str) -> Any:
         try:
-            status, result = self._connection.recv()
+            status, result = receive(self._connection)
         except EOFError:
             raise RuntimeError(f"the vLLM worker exited while {what} (exit code {self.process.wait()})") from None
         if status != "ok":
@@ -97,7 +98,7 @@ class VLLMWorkerBackend:
         return result
 
     def _call(self, op: str, payload: Any = None) -> Any:
-        self._connection.send((op, payload))
+        send(self._connection, (op, payload))
         return self._reply(op)
 
     def generate(self, prompt_embeds: list[torch.Tensor], num_samples: list[int], sampling: dict[str, Any]) -> Samples:

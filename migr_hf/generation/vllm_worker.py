@@ -12,15 +12,26 @@ Requests are `(op, payload)` tuples; every reply is `("ok", result)` or `("error
 - `("reset_prefix_cache", None)`, `("close", None)`.
 """
 
+import io
 import json
 import os
 import traceback
 from multiprocessing.connection import Client
 
 
-def _model(llm):
-    """The in-process model of a vLLM engine (V1 engine without multiprocessing)."""
-    return llm.llm_engine.model_executor.driver_worker.worker.model_runner.model
+def send(connection, message) -> None:
+    """Send with `torch.save` (tensors by value: torch's pickling would pass shared-memory handles instead)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(message, buffer)
+    connection.send_bytes(buffer.getvalue())
+
+
+def receive(connection):
+    import torch
+
+    return torch.load(io.BytesIO(connection.recv_bytes()), weights_only=False)
 
 
 def _generate(llm, payload: dict) -> list:
@@ -51,28 +62,29 @@ def main() -> None:
 
         llm = LLM(**json.loads(os.environ["MIGR_VLLM_LLM_KWARGS"]))
     except Exception:
-        connection.send(("error", traceback.format_exc()))
+        send(connection, ("error", traceback.format_exc()))
         return
-    connection.send(("ok", {"vocab_size": llm.llm_engine.model_config.get_vocab_size()}))
+    send(connection, ("ok", {"vocab_size": llm.llm_engine.model_config.get_vocab_size()}))
     while True:
-        op, payload = connection.recv()
+        op, payload = receive(connection)
         try:
             if op == "close":
-                connection.send(("ok", None))
+                send(connection, ("ok", None))
                 return
             if op == "generate":
                 result = _generate(llm, payload)
             elif op == "load_weights":
-                _model(llm).load_weights(list(payload.items()))
+                # In-place reload through every worker (weights processed as at load time, e.g. CPU packing).
+                llm.collective_rpc("reload_weights", kwargs={"weights_iterator": list(payload.items())})
                 llm.reset_prefix_cache()
                 result = len(payload)
             elif op == "reset_prefix_cache":
                 result = llm.reset_prefix_cache()
             else:
                 raise ValueError(f"unknown request {op!r}")
-            connection.send(("ok", result))
+            send(connection, ("ok", result))
         except Exception:
-            connection.send(("error", traceback.format_exc()))
+            send(connection, ("error", traceback.format_exc()))
 
 
 if __name__ == "__main__":
