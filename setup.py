@@ -11,13 +11,14 @@ HERE = Path(__file__).parent
 # releases these bounds allow (`make test-latest`, run by CI on every change). Lower bounds are the oldest releases
 # the code is written for:
 # - transformers 5.24 renamed `past_key_values` to `cache` in model forwards and outputs; migr-hf follows it.
-# - trl: MIGRGRPOTrainer overrides private GRPOTrainer methods, so only the tested minor release is allowed.
+# - trl: MIGRGRPOTrainer overrides private GRPOTrainer methods, so only the tested minor release is allowed
+#   (checked at trainer construction: migr_hf/trainers/trl_compat.py).
 # torch is a range that the CPU wheel 2.13 satisfies: install CPU torch first (see the Makefile) so that pip does
 # not pull a multi-GB CUDA build.
 INSTALL_REQUIRES = [
     "torch>=2.6",
     "transformers>=5.24,<6",
-    "trl>=1.16,<1.17",
+    "trl>=1.16,<1.17",  # keep in step with migr_hf/trainers/trl_compat.py
     "peft>=0.21",
     "datasets>=5.2",
     "accelerate>=1.15",

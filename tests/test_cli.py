@@ -16,7 +16,7 @@ from migr_hf.commands import COMMANDS
 from migr_hf.schema import MIGR_INSTRUCTION
 
 SUBCOMMANDS = (
-    "convert", "build-data", "estimate-mi", "sft", "grpo", "infer", "demo", "attention", "push", "evaluate", "quickstart"
+    "convert", "export-lm", "build-data", "estimate-mi", "sft", "grpo", "infer", "demo", "attention", "push", "evaluate", "quickstart"
 )  # fmt: skip
 
 

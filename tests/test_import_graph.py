@@ -15,6 +15,7 @@ LAYERS = (
     ("services", ("services",)),
     ("classifiers", ("classifiers",)),
     ("data", ("data",)),
+    ("generation", ("generation",)),
     ("models", ("models",)),
     ("rewards and evaluation", ("rewards", "evaluation")),
     ("trainers", ("trainers",)),

@@ -15,6 +15,7 @@ from media_fixtures import make_clip, sine
 
 from migr_hf.cli import main
 from migr_hf.data.jsonl import FailureLog, JsonlStore
+from migr_hf.generation import GenerationOutput
 from migr_hf.data.modality_importance import (
     CONDITIONS,
     MIPrediction,
@@ -196,23 +197,19 @@ def test_generate_batches_conditions_and_parses_answers(tiny_checkpoint, records
     tokenizer = estimator.processor.tokenizer
     calls = []
 
-    def fake_generate(input_ids, attention_mask, video_features, audio_features, **kwargs):
-        calls.append((input_ids.shape[0], video_features.shape[0], audio_features.shape[0], kwargs))
-        new = tokenizer.pad(
-            {"input_ids": [tokenizer(text)["input_ids"] + [tokenizer.eos_token_id] for text in completions]},
-            padding_side="right",
-            return_tensors="pt",
-        )["input_ids"]
-        return torch.cat([input_ids, new], dim=1)
+    def fake_generate(model, inputs, options, num_samples=1):
+        calls.append((inputs["input_ids"].shape[0], inputs["video_features"].shape[0], inputs["audio_features"].shape[0], options))
+        ids = [tokenizer(text)["input_ids"] + [tokenizer.eos_token_id] for text in completions]
+        return GenerationOutput(completion_ids=ids, logprobs=[[0.0] * len(row) for row in ids])
 
-    monkeypatch.setattr(estimator.model, "generate", fake_generate)
+    monkeypatch.setattr(estimator.engine, "generate", fake_generate)
     first, second = estimator.predict(records[:2])
     assert (first.audio_only, first.visual_only, first.audio_visual) == ("happy", "Angry", "happiness")
     assert (second.audio_only, second.visual_only, second.audio_visual) == ("Sad", None, None)
     assert first.scores is None
-    ((rows, video_rows, audio_rows, kwargs),) = calls
+    ((rows, video_rows, audio_rows, options),) = calls
     assert rows == video_rows == audio_rows == 6
-    assert kwargs["do_sample"] is False and kwargs["max_new_tokens"] == 3
+    assert options.do_sample is False and options.max_new_tokens == 3
 
 
 def test_estimator_plugs_into_the_driver_and_resumes(tiny_checkpoint, records, tmp_path):

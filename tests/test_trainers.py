@@ -205,14 +205,13 @@ def test_tower_reuse_gives_the_log_probs_of_raw_media(tiny_checkpoint, grpo_data
     rows = [dict(grpo_dataset[0]), dict(grpo_dataset[1])]
     logps = {}
     for reuse, trainer in trainers.items():
-        prompt_ids, media, _ = trainer._encode_prompts(rows)
+        batch = trainer._encode_prompts(rows)
+        media = batch.row_media()
         assert ("vision_tower_states" in media) == reuse and ("pixel_values_videos" in media) != reuse
         completion = torch.tensor([[5, 6, 7], [8, 9, 10]])
-        ids = torch.cat([torch.tensor(prompt_ids), completion], dim=1)
-        trainer._active_media = media
-        with torch.no_grad():
+        ids = torch.cat([torch.tensor([batch.prompt_ids[k] for k in batch.rows]), completion], dim=1)
+        with torch.no_grad(), trainer._media_of(media):
             logps[reuse], _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, torch.ones_like(ids), 3)
-        trainer._active_media = None
     torch.testing.assert_close(logps[True], logps[False], atol=1e-5, rtol=1e-5)
     assert trainers[True].tower_passes.counts == {"vision": 2, "audio": 2}
 

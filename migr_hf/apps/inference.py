@@ -17,6 +17,7 @@ from transformers import AutoModelForCausalLM, AutoProcessor, BatchFeature, PreT
 from transformers.utils import logging
 
 from ..conversation import build_conversation
+from ..generation import GenerationEngine, GenerationOptions, build_engine
 from ..labels import LabelSet, get_label_set
 from ..parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
 from ..schema import MIGR_INSTRUCTION
@@ -63,6 +64,9 @@ class EmotionReasoner:
         label_set: Label vocabulary (`"dfew"`, `"mafw"`, `"emer"` or a `LabelSet`) answers are normalised to.
         instruction: The user instruction; defaults to the MIGR instruction the SFT data uses.
         max_new_tokens: Generation budget per clip.
+        generation_backend: `"hf"` (transformers `generate`, default) or `"vllm"` (vLLM on the exported
+            language model fed with prompt embeddings; see `migr_hf.generation`).
+        engine: A ready generation engine (overrides `generation_backend`).
     """
 
     def __init__(
@@ -72,9 +76,12 @@ class EmotionReasoner:
         label_set: str | LabelSet | None = None,
         instruction: str = MIGR_INSTRUCTION,
         max_new_tokens: int = 512,
+        generation_backend: str = "hf",
+        engine: GenerationEngine | None = None,
     ):
         self.model = model.eval()
         self.processor = processor
+        self.engine = engine if engine is not None else build_engine(generation_backend, model, processor)
         self.label_set = get_label_set(label_set) if label_set is not None else None
         self.instruction = instruction
         self.max_new_tokens = max_new_tokens
@@ -127,7 +134,7 @@ class EmotionReasoner:
             mode: Which modalities the model sees.
             do_sample: Sample instead of greedy decoding (deterministic by default); `temperature` and
                 `top_p` apply only when sampling (the paper evaluates with temperature 0.3).
-            batch_size: Clips per `generate` call.
+            batch_size: Clips per engine call.
         """
         single = isinstance(clips, (str, os.PathLike, bytes, Mapping))
         clip_list = [clips] if single else list(clips)
@@ -160,14 +167,11 @@ class EmotionReasoner:
         self, clips: list[Clip], mode: str, do_sample: bool, temperature: float, top_p: float, max_new_tokens: int | None
     ) -> list[EmotionPrediction]:
         inputs = self.prepare_inputs(clips, mode)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
-        output = self.model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens or self.max_new_tokens,
-            pad_token_id=self.processor.tokenizer.pad_token_id,
-            **sampling,
+        options = GenerationOptions(
+            max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p
         )
-        texts = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        output = self.engine.generate(self.model, inputs, options)
+        texts = self.processor.batch_decode(output.completion_ids, skip_special_tokens=True)
         return [self.parse(text, mode) for text in texts]
 
     def parse(self, text: str, mode: str = "audio+video") -> EmotionPrediction:

@@ -7,4 +7,4 @@ reads them from `args.forwarded`.
 parser needs, so that `--help` loads neither torch nor transformers; what `func` runs is imported inside it.
 """
 
-COMMANDS = ("convert", "build_data", "estimate_mi", "train", "infer", "demo", "attention", "push", "evaluate", "quickstart")
+COMMANDS = ("convert", "export_lm", "build_data", "estimate_mi", "train", "infer", "demo", "attention", "push", "evaluate", "quickstart")

@@ -47,6 +47,12 @@ def register(subparsers) -> None:
     parser.add_argument("--rule", help="YAML/JSON override of the MI rule, keys like '101'")
     parser.add_argument("--instruction", help="condition prompt text; {labels} becomes the label words")
     parser.add_argument("--max-new-tokens", type=int, help="generation budget (--method generate; default 512)")
+    parser.add_argument(
+        "--generation-backend",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="--method generate: transformers generate (hf) or vLLM fed with prompt embeddings",
+    )
     parser.add_argument("--length-normalize", action="store_true", help="score by mean token log-prob (loglik)")
     parser.add_argument("--failures", help="failures JSONL (default: OUTPUT.failures.jsonl, one per process)")
     parser.add_argument(
@@ -88,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     options = {"instruction": args.instruction, "max_new_tokens": args.max_new_tokens, "media_root": args.media_root}
     if args.length_normalize:
         options["length_normalize"] = True
+    if args.generation_backend != "hf":
+        if args.method != "generate":
+            raise ValueError("--generation-backend applies to --method generate only")
+        options["generation_backend"] = args.generation_backend
     estimator = build_estimator(
         args.model, method=args.method, device=args.device or state.device, dtype=args.dtype, **options
     )

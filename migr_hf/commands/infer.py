@@ -26,7 +26,14 @@ def register(subparsers) -> None:
         "--label-set", choices=sorted(LABEL_SETS), help="normalise answers to this benchmark's label words"
     )
     parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per clip, in tokens")
-    parser.add_argument("--batch-size", type=int, default=4, help="clips per generate call")
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per engine call")
+    parser.add_argument(
+        "--generation-backend",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="hf: transformers generate; vllm: vLLM on the exported language model fed with prompt embeddings "
+        "(its Python in $MIGR_HF_VLLM_PYTHON)",
+    )
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per clip")
     parser.set_defaults(func=run)
@@ -39,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     reasoner = EmotionReasoner.from_pretrained(
-        args.model, device=device, label_set=args.label_set, max_new_tokens=args.max_new_tokens
+        args.model,
+        device=device,
+        label_set=args.label_set,
+        max_new_tokens=args.max_new_tokens,
+        generation_backend=args.generation_backend,
     )
     predictions = reasoner(args.clips, mode=args.mode, batch_size=args.batch_size)
     for clip, prediction in zip(args.clips, predictions):

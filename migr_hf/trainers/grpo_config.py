@@ -45,6 +45,19 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
         default="offline",
         metadata={"help": "e_classifier of the modality rewards: 'offline', a classifier checkpoint, or 'llm'."},
     )
+    generation_backend: str = field(
+        default="hf",
+        metadata={
+            "help": "Rollout engine: 'hf' (transformers generate on the policy) or 'vllm' (vLLM on the exported "
+            "language model fed with prompt embeddings, weights synced after each optimizer step, trl's "
+            "importance-sampling correction on).",
+            "choices": ["hf", "vllm"],
+        },
+    )
+    vllm_python: str | None = field(
+        default=None,
+        metadata={"help": "Python of the vLLM environment (default: $MIGR_HF_VLLM_PYTHON)."},
+    )
     reuse_tower_states: bool = field(
         default=True,
         metadata={

@@ -1,14 +1,17 @@
 """Modality-aligned reward optimization: trl's GRPO with video and audio inputs (paper section 3.2).
 
-trl's `GRPOTrainer` carries image inputs only. This subclass tokenizes each prompt with its clip, gives the
-media to generation, to the old / reference log-prob passes and to the loss, and (by default) runs the frozen
-towers once per distinct prompt and step: the G copies of a prompt share the SigLIP and Whisper outputs,
-and every forward gets those tower states, so only the trainable projectors and the gate run again.
+trl's `GRPOTrainer` carries image inputs only. This subclass encodes each distinct prompt of a generation batch
+once with its clip (by default running the frozen towers there, once: the G copies of a prompt share the
+SigLIP and Whisper outputs, so only the trainable projectors and the gate run again), generates the G
+completions per prompt on a generation engine (transformers `generate`, or vLLM fed with prompt embeddings)
+through trl's `rollout_func`, and gives every row's media to the old / reference log-prob passes and the loss.
 """
 
+import contextlib
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,13 +20,16 @@ from peft import PeftConfig
 from transformers import PreTrainedModel, ProcessorMixin
 from transformers.utils import logging
 from trl import GRPOTrainer
+from trl.models import unwrap_model_for_generation
 
 from .. import schema
 from ..conversation import build_conversation
 from ..data.records import video_source
+from ..generation import GenerationEngine, GenerationOptions, build_engine
 from ..rewards import get_reward_funcs
 from .grpo_config import MIGRGRPOConfig
 from .model_parts import migr_base_model, prepare_model
+from .trl_compat import check_trl_compatibility
 
 logger = logging.get_logger(__name__)
 
@@ -64,6 +70,47 @@ class TowerPassCounter:
             handle.remove()
 
 
+@dataclass
+class PromptBatch:
+    """A generation batch encoded once: its distinct prompts, and for every row which prompt it holds.
+
+    Args:
+        inputs: Model inputs of the distinct prompts: left-padded `input_ids` / `attention_mask` `(P, L)` and
+            the media inputs (`MEDIA_KEYS`: gate ids, and tower states or raw media), on the training device.
+        prompt_ids: Unpadded token ids of each distinct prompt.
+        rows: For each row of the batch, the index of its distinct prompt.
+        chats: For each row, the chat its prompt was rendered from.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    prompt_ids: list[list[int]]
+    rows: list[int]
+    chats: list
+
+    def row_media(self) -> dict[str, torch.Tensor]:
+        """The media inputs of every row, `(rows, ...)`: they travel with the rows through trl's shuffling."""
+        index = torch.tensor(self.rows, device=self.inputs["input_ids"].device)
+        return {name: self.inputs[name][index] for name in MEDIA_KEYS if name in self.inputs}
+
+    def samples_per_prompt(self) -> list[int]:
+        counts = Counter(self.rows)
+        return [counts[prompt] for prompt in range(len(self.prompt_ids))]
+
+
+class _EngineWeightSync:
+    """What trl calls `vllm_generation`: after an optimizer step its `sync_weights()` updates the engine."""
+
+    def __init__(self, trainer: "MIGRGRPOTrainer"):
+        self.trainer = trainer
+
+    def sync_weights(self) -> None:
+        trainer = self.trainer
+        with unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=trainer.args.ds3_gather_for_generation
+        ) as model:
+            trainer.generation_engine.sync_weights(model)
+
+
 class MIGRGRPOTrainer(GRPOTrainer):
     """[`GRPOTrainer`] for MIGR-Omni with the MIGR rewards.
 
@@ -77,6 +124,9 @@ class MIGRGRPOTrainer(GRPOTrainer):
         args: A [`MIGRGRPOConfig`].
         processing_class: The model's processor; loaded from `model` when it is a path.
         peft_config: Optional LoRA config, e.g. `migr_hf.trainers.lora_config()`.
+        generation_engine: The rollout engine; default `build_engine(args.generation_backend, ...)`. An engine
+            other than transformers `generate` gets its weights synced after each optimizer step and turns on
+            trl's importance-sampling correction (`args.vllm_importance_sampling_correction`).
     """
 
     _tag_names = ["trl", "grpo", "migr"]
@@ -90,11 +140,15 @@ class MIGRGRPOTrainer(GRPOTrainer):
         eval_dataset: Dataset | IterableDataset | dict[str, Dataset] | None = None,
         processing_class: ProcessorMixin | None = None,
         peft_config: PeftConfig | None = None,
+        generation_engine: GenerationEngine | None = None,
         **kwargs,
     ):
+        check_trl_compatibility()
         args = args if args is not None else MIGRGRPOConfig(output_dir="migr-grpo")
         if args.reuse_tower_states and (args.train_vision_tower or args.train_audio_tower):
             raise ValueError("reuse_tower_states needs frozen towers: unset train_vision_tower/train_audio_tower")
+        if args.use_vllm:
+            raise ValueError("trl's use_vllm cannot serve MIGR-Omni (it passes images only): set generation_backend='vllm'")
         model, processing_class = prepare_model(model, processing_class, args, peft_config)
         if reward_funcs is None:
             reward_funcs = get_reward_funcs(args.reward_names, classifier=args.emotion_classifier)
@@ -106,19 +160,26 @@ class MIGRGRPOTrainer(GRPOTrainer):
             eval_dataset=eval_dataset,
             processing_class=processing_class,
             peft_config=peft_config,
+            rollout_func=self._rollout,
             **kwargs,
         )
-        placeholders = [processing_class.video_token_id, processing_class.audio_token_id]
-        self.generation_config.suppress_tokens = placeholders
-        self.generation_kwargs["suppress_tokens"] = placeholders
+        if generation_engine is None:
+            engine_kwargs = {"python": args.vllm_python} if args.generation_backend == "vllm" else {}
+            generation_engine = build_engine(args.generation_backend, self.model, processing_class, **engine_kwargs)
+        self.generation_engine = generation_engine
+        if generation_engine.name != "hf":
+            # trl's engine path: weights synced once per optimizer step (`vllm_generation.sync_weights()`), old
+            # log-probs always computed, and the loss corrected by the policy / engine importance ratio.
+            self.use_vllm = True
+            self.vllm_generation = _EngineWeightSync(self)
+            self._last_loaded_step = -1
         self.tower_passes = TowerPassCounter([self.model] + ([self.ref_model] if self.ref_model is not None else []))
-        self._active_media: dict[str, torch.Tensor] | None = None
-        self._prompt_ids: list[list[int]] | None = None
+        self._generation_batch: PromptBatch | None = None
+        self._forward_media: dict[str, torch.Tensor] | None = None
 
-    def _encode_prompts(self, rows: list[dict[str, Any]]) -> tuple[list[list[int]], dict[str, torch.Tensor], list]:
-        """Tokenize each distinct (clip, prompt) once and give every row its prompt ids and media tensors.
+    def _encode_prompts(self, rows: list[dict[str, Any]]) -> PromptBatch:
+        """Tokenize each distinct (clip, prompt) of the rows once, with its media.
 
-        Returns the per-row prompt ids (unpadded), the per-row media inputs (`MEDIA_KEYS`) and per-row chats.
         With `reuse_tower_states`, the towers run here, once per distinct prompt, under `no_grad`.
         """
         clips, chats, keys = [], [], []
@@ -136,17 +197,15 @@ class MIGRGRPOTrainer(GRPOTrainer):
         texts = self.processing_class.apply_chat_template(chats, add_generation_prompt=True)
         encoded = self.processing_class(text=texts, videos=clips, audio=clips, padding=True, padding_side="left")
         prompt_ids = [ids[mask.bool()].tolist() for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
-        media = {"gate_input_ids": encoded["gate_input_ids"], "gate_attention_mask": encoded["gate_attention_mask"]}
         device = self.accelerator.device
+        inputs = {name: encoded[name].to(device) for name in ("input_ids", "attention_mask", "gate_input_ids", "gate_attention_mask")}
         if self.args.reuse_tower_states:
             base = migr_base_model(self.accelerator.unwrap_model(self.model))
             with torch.no_grad():
-                media.update(self._tower_states(base, encoded, device))
+                inputs.update(self._tower_states(base, encoded, device))
         else:
-            media.update({k: encoded[k] for k in ("pixel_values_videos", "input_features") if k in encoded})
-        rows_index = torch.tensor(keys)
-        per_row = {name: value[rows_index].to(device) for name, value in media.items()}
-        return [prompt_ids[k] for k in keys], per_row, [chats[k] for k in keys]
+            inputs.update({k: encoded[k].to(device) for k in ("pixel_values_videos", "input_features") if k in encoded})
+        return PromptBatch(inputs=inputs, prompt_ids=prompt_ids, rows=keys, chats=[chats[k] for k in keys])
 
     def _tower_states(self, base, encoded, device: torch.device) -> dict[str, torch.Tensor]:
         """Frozen-tower outputs per distinct prompt; rows of prompts without that modality stay zero (never read)."""
@@ -164,31 +223,65 @@ class MIGRGRPOTrainer(GRPOTrainer):
             states[name][rows.to(device)] = values
         return states
 
-    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        inputs = [dict(row) for row in inputs]
-        prompt_ids, media, chats = self._encode_prompts(inputs)
-        for row, chat in zip(inputs, chats):
-            row[schema.PROMPT] = chat
-        self._prompt_ids, self._active_media = prompt_ids, media
+    @contextlib.contextmanager
+    def _media_of(self, media: dict[str, torch.Tensor], batch: PromptBatch | None = None) -> Iterator[None]:
+        """Give the rows' media to trl's log-prob passes (and the batch to the rollout) for one trl call.
+
+        trl 1.16 has no argument that carries non-image inputs into `_get_per_token_logps_and_entropies`, so the
+        media of exactly the rows of the call are bound for its duration and checked against its row count.
+        """
+        self._forward_media, self._generation_batch = media, batch
         try:
-            output = super()._generate_and_score_completions(inputs)
+            yield
         finally:
-            self._prompt_ids, self._active_media = None, None
+            self._forward_media, self._generation_batch = None, None
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self._encode_prompts(inputs)
+        rows = [{**row, schema.PROMPT: chat} for row, chat in zip(inputs, batch.chats)]
+        media = batch.row_media()
+        with self._media_of(media, batch):
+            output = super()._generate_and_score_completions(rows)
         output.update(media)
         return output
 
-    def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], None, dict[str, torch.Tensor]]:
-        """The prompt ids and media encoded by `_encode_prompts` for this generation batch."""
-        if self._prompt_ids is None or len(self._prompt_ids) != len(prompts):
-            raise RuntimeError("MIGRGRPOTrainer tokenizes prompts with their clips in _generate_and_score_completions")
-        return self._prompt_ids, None, dict(self._active_media)
+    def _rollout(self, prompts: list, trainer: GRPOTrainer) -> dict[str, list]:
+        """trl's `rollout_func`: the completions of the bound generation batch on the generation engine.
+
+        Each distinct prompt is generated once with `n` = its number of rows; the rows get its samples in order.
+        """
+        batch = self._generation_batch
+        if batch is None or len(batch.rows) != len(prompts):
+            raise RuntimeError("MIGRGRPOTrainer generates from the prompt batch encoded in _generate_and_score_completions")
+        options = GenerationOptions(
+            max_new_tokens=self.args.max_completion_length,
+            do_sample=True,
+            temperature=self.args.temperature,
+            top_p=self.args.top_p,
+            top_k=self.args.top_k or 0,
+        )
+        with unwrap_model_for_generation(
+            self.model_wrapped,
+            self.accelerator,
+            gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+            gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+        ) as model, torch.no_grad():
+            output = self.generation_engine.generate(model, batch.inputs, options, batch.samples_per_prompt())
+        starts = [0]
+        for count in batch.samples_per_prompt():
+            starts.append(starts[-1] + count)
+        taken = Counter()
+        completion_ids, logprobs = [], []
+        for prompt in batch.rows:
+            sample = starts[prompt] + taken[prompt]
+            taken[prompt] += 1
+            completion_ids.append(output.completion_ids[sample])
+            logprobs.append(output.logprobs[sample])
+        return {"prompt_ids": [batch.prompt_ids[k] for k in batch.rows], "completion_ids": completion_ids, "logprobs": logprobs}
 
     def _compute_loss(self, model, inputs: dict[str, Any]) -> torch.Tensor:
-        self._active_media = {key: inputs[key] for key in MEDIA_KEYS if key in inputs}
-        try:
+        with self._media_of({key: inputs[key] for key in MEDIA_KEYS if key in inputs}):
             return super()._compute_loss(model, inputs)
-        finally:
-            self._active_media = None
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -202,19 +295,20 @@ class MIGRGRPOTrainer(GRPOTrainer):
         **image_inputs,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Per-token log-probs (and entropies) of the completion tokens, with each row's media inputs."""
-        if self._active_media is None:
-            raise RuntimeError("no media inputs are active for this forward")
+        media = self._forward_media
+        if media is None or any(value.shape[0] != input_ids.size(0) for value in media.values()):
+            raise RuntimeError("the media of exactly these rows must be bound (_media_of) for this forward")
         batch_size = batch_size or input_ids.size(0)
         all_logps, all_entropies, all_aux_losses = [], [], []
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
             ids, mask = input_ids[start:end], attention_mask[start:end]
-            media = {key: value[start:end] for key, value in self._active_media.items()}
+            rows_media = {key: value[start:end] for key, value in media.items()}
             labels = ids.masked_fill(mask == 0, -100)
             labels[:, :-logits_to_keep] = -100
             extra = {"output_router_logits": True} if compute_aux_loss else {}
             with self.accelerator.autocast():
-                outputs = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, **media, **extra)
+                outputs = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, **rows_media, **extra)
             all_logps.append(outputs.log_probs[:, -logits_to_keep:])
             if compute_entropy:
                 all_entropies.append(outputs.entropy[:, -logits_to_keep:])
@@ -226,4 +320,4 @@ class MIGRGRPOTrainer(GRPOTrainer):
         return logps, entropies, aux_loss
 
 
-__all__ = ["MEDIA_KEYS", "MIGRGRPOTrainer", "TowerPassCounter"]
+__all__ = ["MEDIA_KEYS", "MIGRGRPOTrainer", "PromptBatch", "TowerPassCounter"]

@@ -53,6 +53,7 @@ from transformers import AutoModelForCausalLM, AutoProcessor, PreTrainedModel, P
 from transformers.utils import logging
 
 from ...data.modality_importance import CONDITIONS, MI_METHODS, MIEstimator, MIPrediction
+from ...generation import GenerationEngine, GenerationOptions, build_engine
 from ...data.records import SampleRecord, video_source
 from ...labels import LabelSet, get_label_set
 from ...parsing import parse_completion
@@ -276,8 +277,10 @@ class GenerateMIEstimator(BaseMIEstimator):
 
     Args:
         max_new_tokens: Generation budget per prompt.
-        generation_kwargs: Extra `generate` arguments (e.g. ``{"do_sample": True, "temperature": 0.3}``);
+        generation_kwargs: `GenerationOptions` fields (e.g. ``{"do_sample": True, "temperature": 0.3}``);
             greedy decoding by default.
+        generation_backend: ``"hf"`` (transformers `generate`) or ``"vllm"`` (see `migr_hf.generation`).
+        engine: A ready generation engine (overrides `generation_backend`).
         kwargs: See `BaseMIEstimator`.
     """
 
@@ -289,26 +292,27 @@ class GenerateMIEstimator(BaseMIEstimator):
         instruction: str = GENERATE_INSTRUCTION,
         max_new_tokens: int = 512,
         generation_kwargs: Mapping[str, Any] | None = None,
+        generation_backend: str = "hf",
+        engine: GenerationEngine | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, processor, instruction=instruction, **kwargs)
         self.max_new_tokens = max_new_tokens
         self.generation_kwargs = {"do_sample": False, **(generation_kwargs or {})}
+        self.engine = engine if engine is not None else build_engine(generation_backend, model, processor)
 
     @torch.inference_mode()
     def generate(self, records: Sequence[SampleRecord], label_set: LabelSet) -> list[str]:
-        """Decoded completions of the `3 * B` condition prompts, condition-major."""
+        """Decoded completions of the `3 * B` condition prompts, condition-major (on `self.engine`)."""
         video_features, audio_features = self.encode_media(records, label_set)
-        inputs = self.condition_inputs(label_set, len(records))
-        output = self.model.generate(
-            **inputs,
-            video_features=video_features.repeat(len(CONDITIONS), 1, 1),
-            audio_features=audio_features.repeat(len(CONDITIONS), 1, 1),
-            max_new_tokens=self.max_new_tokens,
-            pad_token_id=self.processor.tokenizer.pad_token_id,
-            **self.generation_kwargs,
-        )
-        return self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        inputs = {
+            **self.condition_inputs(label_set, len(records)),
+            "video_features": video_features.repeat(len(CONDITIONS), 1, 1),
+            "audio_features": audio_features.repeat(len(CONDITIONS), 1, 1),
+        }
+        options = GenerationOptions(max_new_tokens=self.max_new_tokens, **self.generation_kwargs)
+        output = self.engine.generate(self.model, inputs, options)
+        return self.processor.batch_decode(output.completion_ids, skip_special_tokens=True)
 
     def _predict_batch(self, records: Sequence[SampleRecord], label_set: LabelSet) -> list[MIPrediction]:
         answers = [parse_answer(text, label_set) for text in self.generate(records, label_set)]

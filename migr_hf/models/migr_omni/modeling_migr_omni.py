@@ -15,7 +15,7 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
-from transformers.utils import logging
+from transformers.utils import ModelOutput, logging
 
 from .configuration_migr_omni import MIGROmniConfig
 
@@ -226,6 +226,21 @@ def slow_fast_compress(tokens: torch.Tensor, frames: int, grid: int) -> torch.Te
 
 
 @dataclass
+class MIGROmniPromptEmbeddings(ModelOutput):
+    """What [`MIGROmniModel.embed_prompt`] returns.
+
+    Args:
+        inputs_embeds: `(B, L, H)` token embeddings with the media features over the placeholders.
+        video_features: `(num_videos, video_tokens, H)` rows spliced at the video placeholders.
+        audio_features: `(num_audios, audio_tokens, H)` rows spliced at the audio placeholders.
+    """
+
+    inputs_embeds: torch.FloatTensor | None = None
+    video_features: torch.FloatTensor | None = None
+    audio_features: torch.FloatTensor | None = None
+
+
+@dataclass
 class MIGROmniModelOutputWithPast(BaseModelOutputWithPast):
     """Language-model outputs plus the spliced media features.
 
@@ -361,9 +376,7 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
         """`(B, n_mels, 3000)` log-mel features -> `(B, 500, H)` features to splice."""
         return self.project_audio(self.get_audio_tower_states(input_features))
 
-    def _media_rows(
-        self, input_ids: torch.Tensor, token_id: int, tokens_per_item: int, name: str
-    ) -> torch.Tensor:
+    def _media_rows(self, input_ids: torch.Tensor, token_id: int, tokens_per_item: int, name: str) -> torch.Tensor:
         """Boolean `(B,)` of the samples whose prompt holds the `name` placeholders; checks their count."""
         counts = (input_ids == token_id).sum(-1)
         bad = (counts != 0) & (counts != tokens_per_item)
@@ -375,15 +388,83 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
             )
         return counts > 0
 
-    @staticmethod
-    def _splice(
-        inputs_embeds: torch.Tensor, input_ids: torch.Tensor, token_id: int, features: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Write `(num_items, tokens, H)` features, in order, over the `token_id` positions of `(B, L, H)` embeddings."""
-        if features is None:
-            return inputs_embeds
+    def _splice_modality(
+        self,
+        inputs_embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        modality: str,
+        raw: torch.Tensor | None,
+        tower_states: torch.Tensor | None,
+        features: torch.Tensor | None,
+        gate_inputs: tuple[torch.Tensor | None, ...] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Placeholder mask, features and splice of one modality (`"video"` or `"audio"`).
+
+        Takes the most processed input given (features, then tower states, then raw media), keeps the rows of
+        the samples whose prompt holds that modality's placeholders, and writes their features over them.
+        Returns the `(B, L, H)` embeddings and the `(num_items, tokens, H)` spliced features (`None` if none).
+        """
+        if raw is None and tower_states is None and features is None:
+            return inputs_embeds, None
+        if modality == "video":
+            token_id, get_tower_states, project = self.config.video_token_id, self.get_vision_tower_states, self.project_video
+            if features is not None:
+                num_tokens = features.shape[1]
+            else:
+                num_tokens = self.config.num_video_tokens((tower_states if tower_states is not None else raw).shape[1])
+        else:
+            token_id, get_tower_states, project = self.config.audio_token_id, self.get_audio_tower_states, self.project_audio
+            num_tokens = self.config.num_audio_tokens
+        rows = self._media_rows(input_ids, token_id, num_tokens, modality)
+        if features is not None:
+            features = features[rows]
+        elif rows.any():
+            tower_states = get_tower_states(raw[rows]) if tower_states is None else tower_states[rows]
+            features = project(tower_states, *(x[rows] if x is not None else None for x in gate_inputs))
+        else:
+            return inputs_embeds, None
         mask = (input_ids == token_id).unsqueeze(-1).expand_as(inputs_embeds)
-        return inputs_embeds.masked_scatter(mask, features.to(inputs_embeds.dtype))
+        return inputs_embeds.masked_scatter(mask, features.to(inputs_embeds.dtype)), features
+
+    def embed_prompt(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        input_features: torch.FloatTensor | None = None,
+        gate_input_ids: torch.LongTensor | None = None,
+        gate_attention_mask: torch.Tensor | None = None,
+        vision_tower_states: torch.FloatTensor | None = None,
+        audio_tower_states: torch.FloatTensor | None = None,
+        video_features: torch.FloatTensor | None = None,
+        audio_features: torch.FloatTensor | None = None,
+    ) -> "MIGROmniPromptEmbeddings":
+        r"""Token embeddings of `(B, L)` ids with the media features spliced over their placeholders.
+
+        Runs the towers (or takes the given tower states or features), the projectors and the instruction gate,
+        so that the language model alone, fed `inputs_embeds`, continues the prompt as this model does (e.g. a
+        serving engine running the exported Qwen2 checkpoint with prompt embeddings). The media arguments are
+        those of [`MIGROmniModel.forward`].
+
+        Returns:
+            [`MIGROmniPromptEmbeddings`]: `inputs_embeds` `(B, L, H)` and the spliced `video_features` /
+            `audio_features` `(num_items, tokens, H)`.
+        """
+        inputs_embeds = self.get_input_embeddings()(input_ids)
+        inputs_embeds, video_features = self._splice_modality(
+            inputs_embeds,
+            input_ids,
+            "video",
+            pixel_values_videos,
+            vision_tower_states,
+            video_features,
+            gate_inputs=(gate_input_ids, gate_attention_mask),
+        )
+        inputs_embeds, audio_features = self._splice_modality(
+            inputs_embeds, input_ids, "audio", input_features, audio_tower_states, audio_features
+        )
+        return MIGROmniPromptEmbeddings(
+            inputs_embeds=inputs_embeds, video_features=video_features, audio_features=audio_features
+        )
 
     def forward(
         self,
@@ -415,51 +496,29 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
                 `(B, tokens, H)`, used instead of towers and projectors (e.g. reused across input conditions).
 
         For each modality the most processed input given wins: features, then tower states, then raw media.
+        The prompt is embedded by [`~MIGROmniModel.embed_prompt`].
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        has_media = any(
-            x is not None
-            for x in (pixel_values_videos, input_features, vision_tower_states, audio_tower_states, video_features, audio_features)
-        )
-        if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
-        elif has_media:
+        media = {
+            "pixel_values_videos": pixel_values_videos,
+            "input_features": input_features,
+            "vision_tower_states": vision_tower_states,
+            "audio_tower_states": audio_tower_states,
+            "video_features": video_features,
+            "audio_features": audio_features,
+        }
+        if inputs_embeds is not None and any(value is not None for value in media.values()):
             raise ValueError("media inputs need input_ids, where the placeholder tokens mark their positions")
-
-        if any(x is not None for x in (pixel_values_videos, vision_tower_states, video_features)):
-            if video_features is not None:
-                num_tokens = video_features.shape[1]
-            else:
-                frames = (vision_tower_states if vision_tower_states is not None else pixel_values_videos).shape[1]
-                num_tokens = self.config.num_video_tokens(frames)
-            rows = self._media_rows(input_ids, self.config.video_token_id, num_tokens, "video")
-            if video_features is not None:
-                video_features = video_features[rows]
-            elif rows.any():
-                if vision_tower_states is None:
-                    vision_tower_states = self.get_vision_tower_states(pixel_values_videos[rows])
-                else:
-                    vision_tower_states = vision_tower_states[rows]
-                video_features = self.project_video(
-                    vision_tower_states,
-                    gate_input_ids[rows] if gate_input_ids is not None else None,
-                    gate_attention_mask[rows] if gate_attention_mask is not None else None,
-                )
-            inputs_embeds = self._splice(inputs_embeds, input_ids, self.config.video_token_id, video_features)
-
-        if any(x is not None for x in (input_features, audio_tower_states, audio_features)):
-            rows = self._media_rows(input_ids, self.config.audio_token_id, self.config.num_audio_tokens, "audio")
-            if audio_features is not None:
-                audio_features = audio_features[rows]
-            elif rows.any():
-                if audio_tower_states is None:
-                    audio_tower_states = self.get_audio_tower_states(input_features[rows])
-                else:
-                    audio_tower_states = audio_tower_states[rows]
-                audio_features = self.project_audio(audio_tower_states)
-            inputs_embeds = self._splice(inputs_embeds, input_ids, self.config.audio_token_id, audio_features)
-
+        if inputs_embeds is None:
+            prompt = self.embed_prompt(
+                input_ids, gate_input_ids=gate_input_ids, gate_attention_mask=gate_attention_mask, **media
+            )
+            inputs_embeds, video_features, audio_features = (
+                prompt.inputs_embeds,
+                prompt.video_features,
+                prompt.audio_features,
+            )
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -509,6 +568,10 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
 
     def get_audio_features(self, *args, **kwargs) -> torch.Tensor:
         return self.model.get_audio_features(*args, **kwargs)
+
+    def embed_prompt(self, *args, **kwargs) -> MIGROmniPromptEmbeddings:
+        """[`MIGROmniModel.embed_prompt`]: `inputs_embeds` for the language model alone."""
+        return self.model.embed_prompt(*args, **kwargs)
 
     def forward(
         self,
@@ -572,4 +635,4 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
         return model_inputs
 
 
-__all__ = ["MIGROmniForCausalLM", "MIGROmniModel", "MIGROmniPreTrainedModel"]
+__all__ = ["MIGROmniForCausalLM", "MIGROmniModel", "MIGROmniPreTrainedModel", "MIGROmniPromptEmbeddings"]
