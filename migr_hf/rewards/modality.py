@@ -40,7 +40,8 @@ MODALITY_SEGMENTS: dict[ModalityImportance, tuple[str, ...]] = {
     ModalityImportance.VISUAL: (VISUAL_SEGMENT,),
     ModalityImportance.BOTH: (AUDIO_SEGMENT, VISUAL_SEGMENT),
 }
-Denominator = Literal["all", "non_neutral"]
+Denominator = Literal["all", "non_neutral", "non_neutral_erv"]
+Start = Literal["strict", "tolerant"]
 
 
 def _modality_rewards(
@@ -86,12 +87,14 @@ def modality_aligned_order_reward(
     *,
     classifier: EmotionClassifier,
     label_set: list[str] | str | LabelSet | None = None,
+    start: Start = "strict",
     **kwargs: Any,
 ) -> list[float | None]:
     """Eq. 1: 1.0 when the completion starts with ``<M>`` and ``e*`` is in ``E_m``, else 0.0; ``None`` without MI.
 
-    "Starts with ``<M>``": the first segment is ``<M>`` and only whitespace precedes it. ``E_m`` is the union
-    of the label sets of the sentences of that first segment; an empty segment scores 0.0.
+    "Starts with ``<M>``": the first segment is ``<M>`` and only whitespace precedes it; any text or stray tag
+    before it gives 0.0. ``E_m`` is the union of the label sets of the sentences of that first segment; an
+    empty segment scores 0.0.
 
     Args:
         completions: Completions (strings or chat messages), ``B*G`` of them.
@@ -99,13 +102,18 @@ def modality_aligned_order_reward(
         modality_importance: Dataset column: ``audio``/``visual``/``both``/``undetermined`` (or missing).
         classifier: The ``e_classifier``.
         label_set: Dataset column (one name per completion) or one label set for all.
+        start: ``"strict"`` (eq. 1 as written, the default) or ``"tolerant"``: the first segment counts
+            whatever precedes it.
 
     Returns:
         One float (or ``None``) per completion.
     """
+    if start not in ("strict", "tolerant"):
+        raise ValueError(f"modality_aligned_order_reward: start must be 'strict' or 'tolerant', got {start!r}")
 
     def first_segment(parsed: ParsedCompletion, modality_segments: tuple[str, ...]) -> list[str]:
-        if parsed.starts_with not in modality_segments:
+        first = parsed.starts_with if start == "strict" else parsed.first_segment
+        if first not in modality_segments:
             return []
         return split_sentences(parsed.segments[0].text)
 
@@ -146,14 +154,16 @@ def modality_grounded_reasoning_reward(
         classifier: The ``e_classifier``.
         label_set: Dataset column (one name per completion) or one label set for all.
         denominator: ``"all"``: ``|S_m|``, as eq. 2 writes it. ``"non_neutral"``: only sentences with a
-            non-neutral label (all of them when ``e*`` is neutral), as ERV's reward divides.
+            non-neutral label (all of them when ``e*`` is neutral), as ERV's reward divides; sentences whose
+            labels map to no label word (empty set) are left out. ``"non_neutral_erv"``: ERV exactly, which
+            counts those unmapped sentences as non-neutral.
 
     Returns:
         One float in [0, 1] (or ``None``) per completion.
     """
     name = "modality_grounded_reasoning_reward"
-    if denominator not in ("all", "non_neutral"):
-        raise ValueError(f"{name}: denominator must be 'all' or 'non_neutral', got {denominator!r}")
+    if denominator not in ("all", "non_neutral", "non_neutral_erv"):
+        raise ValueError(f"{name}: denominator must be 'all', 'non_neutral' or 'non_neutral_erv', got {denominator!r}")
 
     def modality_and_think(parsed: ParsedCompletion, modality_segments: tuple[str, ...]) -> list[str]:
         return parsed.sentences(*modality_segments, THINK_SEGMENT)
@@ -161,6 +171,8 @@ def modality_grounded_reasoning_reward(
     def share_matching(target: str, sentence_labels: list[frozenset[str]]) -> float:
         if denominator == "non_neutral" and target != NEUTRAL:
             sentence_labels = [labels for labels in sentence_labels if labels - {NEUTRAL}]
+        elif denominator == "non_neutral_erv" and target != NEUTRAL:
+            sentence_labels = [labels for labels in sentence_labels if labels != {NEUTRAL}]
         if not sentence_labels:
             return 0.0
         return sum(target in labels for labels in sentence_labels) / len(sentence_labels)
