@@ -36,7 +36,7 @@ def sleep(seconds: float, text: str) -> Action:
 
 
 MALFORMED = Action("malformed")
-_REASON = re.compile(r"Reason: (.*)\nAnswer Emotion:$", re.DOTALL)
+_REASON = re.compile(r'Reason: (?:""")?(.*?)(?:""")?\nAnswer Emotion:$', re.DOTALL)
 
 
 class FakeOpenAIServer:
