@@ -62,6 +62,7 @@ __all__ = [
     "GOEMOTIONS_LABEL_MAPS",
     "JUDGE_MAX_COMPLETION_TOKENS",
     "JUDGE_PROMPT",
+    "LLM_PREFIXES",
     "NEUTRAL",
     "ClassifierStats",
     "EmotionClassifier",
