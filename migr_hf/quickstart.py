@@ -36,7 +36,7 @@ from .data.builder import BuildResult, build_grpo_dataset, build_sft_dataset
 from .data.modality_importance import load_estimator
 from .data.readers import read_dfew
 from .evaluation.report import evaluate_predictions
-from .inference import EmotionReasoner
+from .inference import ClipError, EmotionReasoner
 from .sample_data import make_sample_corpus
 from .tiny import build_tiny_checkpoint
 from .trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
@@ -186,7 +186,10 @@ def predict_test_clips(run: QuickstartRun, dfew_root: Path) -> Path:
     path = run.output_dir / "predictions.jsonl"
     with path.open("w", encoding="utf-8") as handle:
         for record, result in zip(records, results):
-            handle.write(json.dumps({"id": record.id, "label": record.label, "completion": result.raw_text}) + "\n")
+            row = {"id": record.id, "label": record.label, "completion": getattr(result, "raw_text", "")}
+            if isinstance(result, ClipError):  # kept in the evaluation as a sample without an answer
+                row["error"] = result.error
+            handle.write(json.dumps(row) + "\n")
     return path
 
 
