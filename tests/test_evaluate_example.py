@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from llm_server import FakeOpenAIServer, reply, status
+from llm_server import MALFORMED, FakeOpenAIServer, reply, sleep, status
 
 from migr_hf.cli import main
 
@@ -169,3 +169,42 @@ def test_example_script_runs_the_command(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Table 1" in result.stdout and (tmp_path / "preds_eval" / "report.json").is_file()
+
+
+def test_fault_injection_run_judges_every_sample_or_fails_loudly(tmp_path, monkeypatch, capsys):
+    """`migr-hf evaluate` against a judge that answers 30% of requests with a fault (429, 500, a timeout, a body
+    that is not JSON, an empty reply, a word outside the label set): every sample ends judged with its true
+    label (or, rarely, out of set), or the command exits 1 saying the judge metrics are not computed."""
+    words = ["happy", "sad", "angry", "fear"]
+    records = [
+        {"id": f"s{i}", "label": words[i % 4], "completion": completion(f"Reason number {i}.", words[i % 4])}
+        for i in range(24)
+    ]
+    predictions = write_jsonl(tmp_path / "faulty.jsonl", records)
+    faults = (status(429, retry_after=0.01), status(500), sleep(2.0, "happy"), MALFORMED, reply(""), reply("banana"))
+    with FakeOpenAIServer() as server:
+        for i, record in enumerate(records):
+            server.script(f"Reason number {i}.", reply(record["label"]))
+            server.script(f"A face.\nA voice.\nReason number {i}.", reply(record["label"]))
+        server.inject_faults(0.3, faults, seed=12)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+        out = tmp_path / "out"
+        code = main(["evaluate", "--predictions", str(predictions), "--label-set", "dfew", "--judge", "llm",
+                     "--judge-timeout", "0.5", "--output-dir", str(out)])  # fmt: skip
+        assert sum(server.faults_injected.values()) >= 10 and len(server.faults_injected) == 6, server.faults_injected
+    report = json.loads((out / "report.json").read_text())
+    err = capsys.readouterr().err
+    for choice, values in report["judge_inputs"].items():
+        assert values["judged"] + values["judge_failures"] == 24, choice
+    statuses = {sample["judge_status"] for sample in report["samples"]}
+    # Nothing is made up: a judged sample carries its scripted label; out of set is never read as neutral.
+    for sample in report["samples"]:
+        assert sample["explanation"] in (sample["reference"], None)
+        assert (sample["explanation"] is None) == (sample["judge_status"] != "ok")
+    if code == 0:
+        assert report["judge_complete"] and "failed" not in statuses
+        assert report["table1"]["EEA"] == pytest.approx(1 - report["counts"]["judge_out_of_set"] / 24)
+    else:
+        assert code == 1 and "EEA/EPC/FCR not computed" in err and report["table1"]["EEA"] is None

@@ -46,6 +46,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="LLM judge replies outside the label set: kept as wrong explanations, or read as neutral as ERV does "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--judge-timeout", type=float, help="LLM judge: seconds per request before it is retried (default: 60)"
+    )
+    parser.add_argument(
+        "--judge-max-retries", type=int, help="LLM judge: retries of a failed request (default: 6)"
+    )
     parser.add_argument("--output-dir", type=Path, help="where to write the report (default: <stem>_eval)")
     parser.add_argument("--model-name", help="row name in the tables (default: the predictions file stem)")
 
@@ -68,10 +74,17 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_predictions
 
     judge = args.judge
-    if args.judge_out_of_set != "keep":
+    llm_options = {
+        key: value
+        for key, value in (("out_of_set", args.judge_out_of_set), ("timeout", args.judge_timeout),
+                           ("max_retries", args.judge_max_retries))
+        if value is not None and (key, value) != ("out_of_set", "keep")
+    }  # fmt: skip
+    if llm_options:
         if judge.partition(":")[0].lower() not in LLM_PREFIXES:
-            raise ValueError(f"--judge-out-of-set applies to the LLM judge, not to --judge {judge}")
-        judge = get_classifier(judge, out_of_set=args.judge_out_of_set)
+            flags = ", ".join("--judge-" + key.replace("_", "-") for key in llm_options)
+            raise ValueError(f"{flags} apply to the LLM judge, not to --judge {judge}")
+        judge = get_classifier(judge, **llm_options)
     output_dir = args.output_dir or args.predictions.with_name(f"{args.predictions.stem}_eval")
     report = evaluate_predictions(
         args.predictions,
