@@ -40,7 +40,15 @@ from ..llm import CACHE_FILE_NAME, LLMClient, LLMConfig, LLMError
 from ..models.migr_omni.media import MediaError, probe_media
 from ..schema import ModalityImportance
 from .fau import FAUConfig, FAUDecision, FAUEvidence, fau_decision, load_fau_config
-from .jsonl import FailureLog, FailurePolicy, JsonlStore, TooManyFailuresError, atomic_write_json, atomic_write_text
+from .jsonl import (
+    FailureLog,
+    FailurePolicy,
+    JsonlStore,
+    TooManyFailuresError,
+    atomic_write_json,
+    atomic_write_text,
+    user_file_mode,
+)
 from .modality_importance import (
     MI_METHODS,
     MIEstimator,
@@ -347,6 +355,7 @@ def write_parquet(
     path.parent.mkdir(parents=True, exist_ok=True)
     arrow_schema = features.arrow_schema
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, user_file_mode())
     os.close(fd)
     try:
         with pq.ParquetWriter(tmp, arrow_schema) as writer:
