@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 
 from ..labels import LABEL_SETS
@@ -38,9 +39,9 @@ def _path_problems(model: str, clips: list[str]) -> tuple[str | None, dict[str, 
     """What is wrong with ``--model`` (a local path that does not exist) and with each clip, before loading."""
     from ..models.migr_omni.media import is_remote
 
-    looks_local = os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") != 1
+    hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model) is not None and not model.startswith(".")
     model_problem = None
-    if looks_local and not os.path.isdir(os.path.expanduser(model)):
+    if not hub_id and not os.path.isdir(os.path.expanduser(model)):
         model_problem = f"--model {model}: no such checkpoint directory (and not a Hub id 'namespace/name')"
     clip_problems = {}
     for clip in clips:
