@@ -196,7 +196,8 @@ class EmotionReasoner:
 
     @staticmethod
     def _failure(clip: Clip, mode: str, error: Exception) -> ClipError:
-        name = source_name(clip) if not isinstance(clip, Mapping) else source_name(clip.get("video") or clip.get("audio"))
+        source = clip.get("video") or clip.get("audio") if isinstance(clip, Mapping) else clip
+        name = source_name(source)
         logger.warning(f"{name}: {error}")
         return ClipError(clip=name, error=str(error), mode=mode)
 

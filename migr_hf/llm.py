@@ -303,7 +303,8 @@ class LLMClient:
         """Send ``request`` with retries and commit the reply to the cache before anything else reads it; a reply
         that ``accept`` rejects is asked again (at most ``max_reasks`` times). Failures are counted, logged and
         raised."""
-        for reask in range(self.config.max_reasks + 1):
+        config_reasks = self.config.max_reasks
+        for reask in range(config_reasks + 1):
             try:
                 reply = self._send(client, request)
             except LLMError as error:
@@ -316,9 +317,9 @@ class LLMClient:
             if accept is None or _accepts(accept, reply):
                 return reply
             self._count("rejected")
-            if reask < self.config.max_reasks:
-                logger.info("LLM reply %r rejected, asking again (%d/%d)", reply[:80], reask + 1, self.config.max_reasks)
-        logger.warning("LLM reply %r still rejected after %d re-asks", reply[:80], self.config.max_reasks)
+            if reask < config_reasks:
+                logger.info("LLM reply %r rejected, asking again (%d/%d)", reply[:80], reask + 1, config_reasks)
+        logger.warning("LLM reply %r still rejected after %d re-asks", reply[:80], config_reasks)
         return reply
 
     def _send(self, client: Any, request: dict[str, Any]) -> str:
