@@ -8,6 +8,15 @@ Sources
     object. A file-like object is left at the position it had on entry when it is seekable.
     ``read_video_frames`` also takes already-decoded frames and ``read_audio`` a waveform array (see there).
 
+Remote sources and time bounds
+    A string with a URL scheme (``http://``, ``rtsp://``, ...; anything but ``file:``) is a remote source and is
+    refused with a :class:`MediaError` naming it, unless ``MIGR_ALLOW_REMOTE_MEDIA=1``. When allowed, opening
+    and every read carry a timeout (``MIGR_REMOTE_MEDIA_TIMEOUT`` seconds, default 30): a server that accepts
+    and stays silent gives a :class:`MediaError` after that long instead of a hang. Local decoding is bounded by
+    the input: video decoding seeks to the ``num_frames`` targets (at most one keyframe interval decoded per
+    target, whatever the clip length or resolution) and keeps ``num_frames`` RGB frames in memory; audio keeps
+    at most ``max_duration_s`` of samples.
+
 Stream choice
     The first video stream that is not an attached picture (cover art of an .mp3/.m4a is not video) and
     the first audio stream. A source with neither is not a media file and raises :class:`MediaError`.
@@ -63,6 +72,7 @@ import io
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +88,10 @@ logger = logging.getLogger(__name__)
 
 MediaSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
+ENV_ALLOW_REMOTE = "MIGR_ALLOW_REMOTE_MEDIA"
+ENV_REMOTE_TIMEOUT = "MIGR_REMOTE_MEDIA_TIMEOUT"
+DEFAULT_REMOTE_TIMEOUT_S = 30.0
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://")
 _OVERSHOOT_FRACTION = 0.05
 _OVERSHOOT_MIN_FRAMES = 2
 _REWIND_MARGIN_TICKS = 1 << 40
@@ -576,12 +590,36 @@ def source_name(source: object) -> str:
     return name if isinstance(name, str) else f"<{type(source).__name__}>"
 
 
+def is_remote(source: object) -> bool:
+    """Whether ``source`` is a URL other than ``file://`` (a remote source, see the module docstring)."""
+    if not isinstance(source, str) or not _URL_SCHEME.match(source):
+        return False
+    return not source.lower().startswith("file://")
+
+
+def _remote_timeout(name: str) -> float:
+    """Open/read timeout in seconds for a remote source; raises :class:`MediaError` when remote media is off."""
+    if os.environ.get(ENV_ALLOW_REMOTE, "").lower() not in ("1", "true", "yes", "on"):
+        raise MediaError(name, f"remote source refused: set {ENV_ALLOW_REMOTE}=1 to read URLs, or download it first")
+    value = os.environ.get(ENV_REMOTE_TIMEOUT, "")
+    try:
+        timeout = float(value) if value else DEFAULT_REMOTE_TIMEOUT_S
+    except ValueError:
+        raise MediaError(name, f"{ENV_REMOTE_TIMEOUT}={value!r} is not a number of seconds") from None
+    if timeout <= 0:
+        raise MediaError(name, f"{ENV_REMOTE_TIMEOUT} must be > 0 seconds, got {value}")
+    return timeout
+
+
 @contextmanager
 def _open_container(source: MediaSource) -> Iterator[tuple[av.container.InputContainer, str]]:
     """Open ``source`` for reading; FFmpeg and OS errors inside the block become :class:`MediaError`."""
     name = source_name(source)
     restore_position: int | None = None
-    if isinstance(source, (str, os.PathLike)):
+    timeout: float | None = None
+    if is_remote(source):
+        target, timeout = source, _remote_timeout(name)
+    elif isinstance(source, (str, os.PathLike)):
         target = os.fspath(source)
         if os.path.isfile(target) and os.path.getsize(target) == 0:
             raise MediaError(name, "empty file (0 bytes)")
@@ -596,7 +634,9 @@ def _open_container(source: MediaSource) -> Iterator[tuple[av.container.InputCon
     else:
         raise TypeError(f"unsupported media source type {type(source).__name__}")
     try:
-        container = av.open(target, mode="r", metadata_errors="ignore")
+        container = av.open(target, mode="r", metadata_errors="ignore", timeout=timeout)
+    except av.error.ExitError as exc:  # FFmpeg's interrupt callback: the timeout ran out
+        raise MediaError(name, f"no answer within {timeout:g} s (remote open timeout)") from exc
     except FileNotFoundError as exc:
         raise MediaError(name, "file not found") from exc
     except OSError as exc:
@@ -607,6 +647,8 @@ def _open_container(source: MediaSource) -> Iterator[tuple[av.container.InputCon
         ) from exc
     try:
         yield container, name
+    except av.error.ExitError as exc:
+        raise MediaError(name, f"no data within {timeout} s (remote read timeout)") from exc
     except av.error.FFmpegError as exc:
         raise MediaError(name, f"decoding failed ({_reason(exc)})") from exc
     finally:

@@ -11,11 +11,17 @@ Rules, applied left to right over the tag tokens:
 - ``<x>`` opens segment ``x`` (inside the open one, if any).
 - ``</x>`` closes the open segment ``x``; so does a bare ``<x>`` while ``x`` is open (the paper writes the same
   token at both ends). Segments opened inside ``x`` and still open end there, ``unclosed``; every segment
-  opened inside ``x`` is reported ``<y> nested in <x>``.
+  opened inside ``x`` is reported ``<y> nested in <x>`` and marked ``nested``.
 - ``</y>`` that closes nothing is reported ``stray </y>`` and dropped from the text.
 - A segment never closed runs to the end of the text, less what inner segments hold (``<answer>`` to end of
   text, as the baselines score it), and is reported ``unclosed``. So ``<think> a <answer> b`` gives think
-  ``a`` and answer ``b``.
+  ``a`` and answer ``b`` (the answer is not nested: nothing closes around it).
+
+The answer is the *last* ``<answer>`` segment that is not nested: an ``<answer>`` written inside a closed
+``<think>`` (``<think>... <answer>happy</answer> ...</think><answer>sad</answer>``) is never the answer.
+
+Model text is hostile input: everything here runs in time linear in the length of the text, and at most
+``MAX_COMPLETION_CHARS`` characters of a completion are read (the rest is ignored and reported as an issue).
 """
 
 from __future__ import annotations
@@ -39,14 +45,18 @@ MIGR_ORDERS = (
     (VISUAL_SEGMENT, AUDIO_SEGMENT, THINK_SEGMENT, ANSWER_SEGMENT),
 )
 
-_TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(SEGMENT_NAMES) + r")\s*>", re.IGNORECASE)
-# A sentence ends at . ! ? (with closing quotes/brackets) before whitespace or the end, at CJK full stops, or at
-# a line break; "3.5", "e.g." and "Mr." do not end one.
-_SENTENCE_END = re.compile(
-    r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f]+[\"'\u201d\u2019\u300d\u300f)]*|\n"
-)
+# Characters of a completion that the parser reads (1 MiB of text); longer completions are cut there.
+MAX_COMPLETION_CHARS = 1 << 20
+# Possessive quantifiers: no backtracking, so "<" followed by a million spaces is one linear scan.
+_TAG = re.compile(r"<\s*+(/?)\s*+(" + "|".join(SEGMENT_NAMES) + r")\s*+>", re.IGNORECASE)
 _WORD_CHAR = re.compile(r"\w")
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|vs|mr|mrs|ms|dr|st))$", re.IGNORECASE)
+_TERMINATORS = ".!?"
+_CJK_TERMINATORS = "\u3002\uff01\uff1f"
+# Closing marks that stay with the sentence they end: quotes, brackets, CJK corner brackets.
+_CLOSERS = "\"'\u201d\u2019)]\u300d\u300f"
+_QUOTES = '"\u201c\u201d'
+ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "approx", "no", "fig"})
+_LONGEST_ABBREVIATION = 12  # characters looked back for an abbreviation, quotes and brackets included
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class Segment:
         start: Character offset of the opening tag.
         end: Character offset just past the closing tag (where the segment stopped when unclosed).
         closed: Whether a closing tag (or bare reopening tag) ended it.
+        nested: Whether it lies inside another segment that a closing tag ends.
     """
 
     name: str
@@ -66,6 +77,7 @@ class Segment:
     start: int
     end: int
     closed: bool
+    nested: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,8 @@ class ParsedCompletion:
         text: The completion as plain text.
         segments: Segments in order of appearance.
         issues: Deviations from the MIGR structure, human-readable (empty when well-formed).
-        leading_text: Non-whitespace text before the first segment (``""`` when none).
+        leading_text: What precedes the first segment, stray tags included, stripped (``""`` when only
+            whitespace does).
     """
 
     text: str
@@ -96,13 +109,18 @@ class ParsedCompletion:
 
     @property
     def starts_with(self) -> str | None:
-        """Name of the segment the completion starts with (only whitespace before it), else ``None``."""
+        """Name of the segment the completion starts with (only whitespace before it), else ``None``.
+
+        Strict, as eq. 1 reads: text or a stray tag before the first segment gives ``None``.
+        """
         return self.first_segment if not self.leading_text else None
 
     @property
     def answer(self) -> str | None:
-        """Text of the first ``<answer>`` segment, or ``None`` when there is none."""
-        segment = self.get(ANSWER_SEGMENT)
+        """Text of the last ``<answer>`` segment not nested in another one, or ``None`` when there is none."""
+        segment = next(
+            (s for s in reversed(self.segments) if s.name == ANSWER_SEGMENT and not s.nested), None
+        )
         return segment.text if segment is not None else None
 
     @property
@@ -150,41 +168,107 @@ def completion_text(completion: Any) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences at ``.``/``!``/``?`` before whitespace, CJK full stops and line breaks.
+    """Split text into sentences; the one sentence splitter of migr-hf (SFT targets, rewards, evaluation).
 
-    A period after a common abbreviation (``e.g.``, ``Mr.``) does not split. Pieces without a word character
-    (stray punctuation) are dropped. Linear in ``len(text)``.
+    - A line break always ends a sentence.
+    - ``.``, ``!``, ``?`` (a run of them, with closing quotes or brackets) end a sentence when whitespace or the
+      end of the line follows and the next word does not start in lower case; a single ``.`` after an
+      abbreviation (``ABBREVIATIONS``: "Mr.", "e.g.") does not. So "3.5 s" and "e.g. this" stay whole.
+    - CJK full stops (``。！？``) end a sentence wherever they are.
+    - Quoted speech stays one sentence: nothing ends inside ``"..."`` or ``“...”``; a terminator followed by
+      the closing quote ends the sentence after the quote. A line whose quotes do not balance is split as if
+      it had none.
+
+    Sentences are stripped slices of ``text``; pieces without a word character (stray punctuation) are dropped.
+    Linear in ``len(text)``.
     """
-    sentences = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        if match.group().startswith(".") and _ABBREVIATION.search(text, max(0, match.start() - 8), match.start()):
-            continue
-        _append_sentence(sentences, text[start : match.end()])
-        start = match.end()
-    _append_sentence(sentences, text[start:])
+    sentences: list[str] = []
+    for line in text.split("\n"):
+        pieces, balanced = _split_line(line, respect_quotes=True)
+        if not balanced:
+            pieces, _ = _split_line(line, respect_quotes=False)
+        sentences.extend(piece for piece in pieces if _WORD_CHAR.search(piece))
     return sentences
 
 
-def _append_sentence(sentences: list[str], piece: str) -> None:
-    piece = piece.strip()
-    if _WORD_CHAR.search(piece):
-        sentences.append(piece)
+def _split_line(line: str, respect_quotes: bool) -> tuple[list[str], bool]:
+    """Stripped sentences of one line (see :func:`split_sentences`) and whether its quotes balanced."""
+    pieces: list[str] = []
+    start, i, n = 0, 0, len(line)
+    curly, straight = 0, False
+    while i < n:
+        char = line[i]
+        if char in _TERMINATORS or char in _CJK_TERMINATORS:
+            cjk = char in _CJK_TERMINATORS
+            run = _TERMINATORS if not cjk else _CJK_TERMINATORS
+            end = i + 1
+            while end < n and line[end] in run:
+                end += 1
+            while end < n and line[end] in _CLOSERS:
+                if respect_quotes and line[end] in _QUOTES:
+                    curly, straight = _quote(line[end], curly, straight)
+                end += 1
+            inside = respect_quotes and (curly > 0 or straight)
+            if not inside and (cjk or _ends_sentence(line, i, end)):
+                pieces.append(line[start:end].strip())
+                start = end
+            i = end
+            continue
+        if respect_quotes and char in _QUOTES:
+            curly, straight = _quote(char, curly, straight)
+        i += 1
+    pieces.append(line[start:].strip())
+    return [piece for piece in pieces if piece], not (curly > 0 or straight)
+
+
+def _quote(char: str, curly: int, straight: bool) -> tuple[int, bool]:
+    if char == "\u201c":
+        return curly + 1, straight
+    if char == "\u201d":
+        return max(0, curly - 1), straight
+    return curly, not straight
+
+
+def _ends_sentence(line: str, terminator: int, end: int) -> bool:
+    """Whether the ``.!?`` run starting at ``terminator`` (closers included up to ``end``) ends a sentence."""
+    if end < len(line) and not line[end].isspace():
+        return False
+    following = end
+    while following < len(line) and line[following].isspace():
+        following += 1
+    if following < len(line) and line[following].islower():
+        return False
+    if line[terminator] != ".":
+        return True
+    word_start = terminator
+    while word_start > 0 and not line[word_start - 1].isspace():
+        if terminator - word_start == _LONGEST_ABBREVIATION:
+            return True  # a longer word is no abbreviation
+        word_start -= 1
+    return line[word_start:terminator].lower().lstrip("\"'\u201c(") not in ABBREVIATIONS
 
 
 def parse_completion(completion: Any) -> ParsedCompletion:
     """Parse one completion (string or chat messages) into its MIGR segments. Never raises; see the module doc."""
     text = completion_text(completion)
-    segments: list[Segment] = []
     issues: list[str] = []
+    if len(text) > MAX_COMPLETION_CHARS:
+        text = text[:MAX_COMPLETION_CHARS]
+        issues.append(f"cut at {MAX_COMPLETION_CHARS} characters")
+    found: list[tuple[str, str, int, int, bool]] = []
+    nested: set[int] = set()
     outside: list[str] = []
     stack: list[_OpenSegment] = []
     cursor = 0
 
     def finish(frame: _OpenSegment, end: int, closed: bool) -> None:
-        segments.append(Segment(frame.name, "".join(frame.pieces).strip(), frame.start, end, closed))
-        if not closed:
+        found.append((frame.name, "".join(frame.pieces).strip(), frame.start, end, closed))
+        if closed:
+            nested.update(frame.descendants)
+        else:
             issues.append(f"unclosed <{frame.name}>")
+        if stack:
+            stack[-1].descendants.extend((*frame.descendants, len(found) - 1))
 
     for match in _TAG.finditer(text):
         (stack[-1].pieces if stack else outside).append(text[cursor : match.start()])
@@ -207,8 +291,9 @@ def parse_completion(completion: Any) -> ParsedCompletion:
     while stack:
         finish(stack.pop(), len(text), closed=False)
 
-    segments.sort(key=lambda segment: segment.start)
-    leading_text = _TAG.sub("", text[: segments[0].start] if segments else text).strip()
+    order = sorted(range(len(found)), key=lambda index: found[index][2])
+    segments = [Segment(*found[index], nested=index in nested) for index in order]
+    leading_text = (text[: segments[0].start] if segments else text).strip()
     issues.extend(_structure_issues(segments, outside))
     return ParsedCompletion(
         text=text, segments=tuple(segments), issues=tuple(dict.fromkeys(issues)), leading_text=leading_text
@@ -221,6 +306,7 @@ class _OpenSegment:
     start: int
     pieces: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    descendants: list[int] = field(default_factory=list)  # indices of finished segments opened inside this one
 
 
 def _structure_issues(segments: list[Segment], outside: Iterable[str]) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -36,7 +37,7 @@ def sleep(seconds: float, text: str) -> Action:
 
 
 MALFORMED = Action("malformed")
-_REASON = re.compile(r"Reason: (.*)\nAnswer Emotion:$", re.DOTALL)
+_REASON = re.compile(r'Reason: (?:""")?(.*?)(?:""")?\nAnswer Emotion:$', re.DOTALL)
 
 
 class FakeOpenAIServer:
@@ -46,7 +47,8 @@ class FakeOpenAIServer:
     left); each request takes the next one, the last one repeats. Unscripted prompts get ``default`` (a
     "neutral" reply). A prompt without ``Reason:`` is its own reason. Records every request body (``bodies``)
     and ``Authorization`` header (``auth``), requests per reason (``counts``) and the most requests in flight at
-    once (``max_in_flight``).
+    once (``max_in_flight``). ``inject_faults(rate, actions)`` makes each request, with probability ``rate``,
+    get one of ``actions`` (chosen at random) instead of its scripted answer.
     """
 
     def __init__(self, default: Action | None = None) -> None:
@@ -58,6 +60,10 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._fault_rate = 0.0
+        self._faults: tuple[Action, ...] = ()
+        self._random = random.Random(0)
+        self.faults_injected: Counter[str] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -70,8 +76,17 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts[reason] = deque(actions)
 
+    def inject_faults(self, rate: float, actions: tuple[Action, ...], seed: int = 0) -> None:
+        with self._lock:
+            self._fault_rate, self._faults, self._random = rate, actions, random.Random(seed)
+
     def _next_action(self, reason: str) -> Action:
         with self._lock:
+            if self._faults and self._random.random() < self._fault_rate:
+                fault = self._random.choice(self._faults)
+                name = {"status": str(fault.status), "reply": f"reply {fault.text!r}"}.get(fault.kind, fault.kind)
+                self.faults_injected[name] += 1
+                return fault
             queue = self._scripts.get(reason)
             if not queue:
                 return self.default

@@ -2,6 +2,7 @@
 crash-safe JSONL store."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -220,7 +221,7 @@ def test_openface_multi_face_keeps_the_best_tracked_face(tmp_path):
     assert len(frames) == 5 and frames.intensity[:, 0].tolist() == [2.0] * 5
 
 
-def test_jsonl_store_resumes_and_repairs_a_torn_last_line(tmp_path):
+def test_jsonl_store_resumes_and_repairs_a_torn_last_line(tmp_path, caplog):
     path = tmp_path / "store.jsonl"
     store = JsonlStore(path)
     store.append({"id": "a", "v": 1})
@@ -236,9 +237,13 @@ def test_jsonl_store_resumes_and_repairs_a_torn_last_line(tmp_path):
         handle.write(b'{"id": "e", "v": 5}')
     assert JsonlStore(path).get("e") == {"id": "e", "v": 5}
     assert path.read_bytes().endswith(b"}\n")
-    path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(ValueError, match=":2: malformed"):
-        JsonlStore(path)
+    # A torn line in the middle (a later append went on after it): quarantined with a warning, the job goes on.
+    path.write_text('{"id": "a"}\n{"id": "torn", "v\n{"id": "b"}\n')
+    with caplog.at_level("WARNING"):
+        store = JsonlStore(path)
+    assert store.done_ids == {"a", "b"} and ":2: malformed JSONL record" in caplog.text
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    assert store.quarantine_path.read_text() == '{"id": "torn", "v\n'
     with pytest.raises(KeyError):
         JsonlStore(tmp_path / "other.jsonl").append({"name": "x"})
 
@@ -258,7 +263,19 @@ def test_failure_log_truncates_per_run_and_counts(tmp_path):
         "reason": "no_face",
         "detail": "detail",
     }
-    assert len(FailureLog(path)) == 0 and path.read_text() == ""
+    assert len(FailureLog(path)) == 0 and not path.exists()  # a run without failures leaves no (empty) file
     atomic_write_json(tmp_path / "x.json", {"b": 1, "a": [1]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": [1], "b": 1}
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_outputs_follow_the_user_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        atomic_write_json(tmp_path / "summary.json", {"a": 1})
+        assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o640
+        os.umask(0o002)
+        atomic_write_json(tmp_path / "summary.json", {"a": 2})
+        assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o664  # not 0o600
+    finally:
+        os.umask(previous)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from llm_server import FakeOpenAIServer, reply
+from llm_server import MALFORMED, FakeOpenAIServer, reply, sleep, status
 
 from migr_hf.cli import main
 
@@ -58,8 +58,12 @@ def test_offline_judge_end_to_end(tmp_path, capsys):
     assert report["table2"] == {"all": pytest.approx(0.25), "among_correct": pytest.approx(0.5)}
     assert report["table3"]["per_class_recall"] == {"happy": 1.0, "sad": 1.0, "angry": 0.0, "fear": 0.0}
     assert report["counts"] == {
-        "no_answer": 1, "answer_not_a_label": 0, "no_reasoning": 1, "judge_failures": 0, "not_well_formed": 1
+        "no_answer": 1, "answer_not_a_label": 0, "no_reasoning": 1, "judge_failures": 0, "judge_out_of_set": 0,
+        "not_well_formed": 1,
     }  # fmt: skip
+    # Both judge inputs side by side; visual + audio + think reads "A face. A voice. ..." for every record.
+    assert report["judge_complete"] and set(report["judge_inputs"]) == {"think", "all"}
+    assert report["judge_inputs"]["think"]["EEA"] == report["table1"]["EEA"]
     assert len(report["skipped"]) == 3 and "line 5" in report["skipped"][0]
     assert [s["explanation"] for s in report["samples"]] == ["happy", "angry", "sad", None]
 
@@ -68,6 +72,7 @@ def test_offline_judge_end_to_end(tmp_path, capsys):
     assert "| preds | 25.00 | 50.00 |" in markdown
     assert "| Method | Hap | Sad | Ang | Fea | UAR | WAR |" in markdown
     assert "Skipped 3 input lines" in markdown
+    assert "| <think> (ERV's judge input) (Table 1) | 25.00 | 25.00 | 50.00 | 3 | 0 | 0 |" in markdown
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert "Table 1" in capsys.readouterr().out
 
@@ -76,7 +81,7 @@ def test_llm_judge_end_to_end_and_cached_rerun(tmp_path, monkeypatch):
     with FakeOpenAIServer(default=reply("fear")) as server:
         server.script("She is delighted.", reply("Happy"))
         server.script("He is furious.", reply("sad"))
-        server.script("He looks sad.", reply("no idea"))  # out of vocabulary -> neutral
+        server.script("He looks sad.", reply("no idea"))  # out of the label set: asked again, then kept as such
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
         monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
@@ -84,19 +89,68 @@ def test_llm_judge_end_to_end_and_cached_rerun(tmp_path, monkeypatch):
         records = [{**record, "label_set": "dfew"} for record in RECORDS]
         predictions = write_jsonl(tmp_path / "run.jsonl", records)
         args = ["--predictions", str(predictions), "--judge", "llm", "--output-dir", str(tmp_path / "out")]
+        args += ["--single-judge-input"]
         report = evaluate(args, tmp_path / "out")
-        assert [s["explanation"] for s in report["samples"]] == ["happy", "sad", "neutral", None]
+        assert [s["explanation"] for s in report["samples"]] == ["happy", "sad", None, None]  # never "neutral"
+        assert [s["judge_status"] for s in report["samples"]] == ["ok", "ok", "out_of_set", "no_reasoning"]
         assert report["table1"] == pytest.approx({"FCR": 0.5, "EEA": 0.5, "EPC": 0.5, "UAR": 0.5, "WAR": 0.5})
-        assert report["table2"]["all"] == 0.0
-        assert server.counts.total() == 3 and server.bodies[0]["model"] == "judge-model"
+        assert report["table2"]["all"] == 0.0 and report["counts"]["judge_out_of_set"] == 1
+        assert server.counts == {"She is delighted.": 1, "He is furious.": 1, "He looks sad.": 3}  # 2 re-asks
+        assert server.bodies[0]["model"] == "judge-model"
         assert evaluate(args, tmp_path / "out")["table1"] == report["table1"]
-        assert server.counts.total() == 3  # the rerun paid nothing
+        # The rerun paid nothing for the answers; the out-of-set reply is no answer, so it is asked again.
+        assert server.counts == {"She is delighted.": 1, "He is furious.": 1, "He looks sad.": 6}
 
-        args += ["--reasoning", "all", "--model-name", "MIGR"]
+        args[-1:] = ["--reasoning", "all", "--model-name", "MIGR"]  # and both inputs side by side
         server.script("A face.\nA voice.\nShe is delighted.", reply("happy"))
         report = evaluate(args, tmp_path / "out")
         assert report["model"] == "MIGR" and report["samples"][0]["explanation"] == "happy"
         assert server.counts["A face.\nA voice.\nShe is delighted."] == 1
+        assert report["judge_inputs"]["all"]["EEA"] == report["table1"]["EEA"] == pytest.approx(0.25)
+        assert report["judge_inputs"]["think"]["EEA"] == pytest.approx(0.5)
+
+
+def test_judge_failures_leave_the_judge_metrics_not_computed(tmp_path, monkeypatch, capsys):
+    with FakeOpenAIServer(default=reply("fear")) as server:
+        server.script("She is delighted.", reply("Happy"))
+        server.script("He is furious.", status(400))  # a refused request: no judgement
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+        predictions = write_jsonl(tmp_path / "run.jsonl", RECORDS)
+        args = ["evaluate", "--predictions", str(predictions), "--label-set", "dfew", "--judge", "llm",
+                "--single-judge-input", "--output-dir", str(tmp_path / "out")]  # fmt: skip
+        assert main(args) == 1
+        captured = capsys.readouterr()
+        assert "EEA/EPC/FCR not computed: the judge gave no answer for 1 reasonings" in captured.err
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+        assert not report["judge_complete"] and report["counts"]["judge_failures"] == 1
+        assert report["table1"]["EEA"] is None and report["table1"]["WAR"] == 0.5  # recognition still reported
+        assert "| run | n/a | n/a | n/a | 50.00 | 50.00 |" in captured.out
+        # --allow-partial: the failed judgement counts as wrong, the report says so, exit 0.
+        assert main([*args, "--allow-partial"]) == 0
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+        assert report["judge_partial"] and report["table1"]["EEA"] == pytest.approx(0.25)
+        assert "**Partial**" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_erv_switches(tmp_path, monkeypatch):
+    # ERV's EEA: a sample whose answer is no label scores 0 whatever its reasoning says.
+    records = [{"id": "x", "label": "happy", "completion": completion("She is delighted.", "joyful")}, RECORDS[0]]
+    predictions = write_jsonl(tmp_path / "erv.jsonl", records)
+    base = ["--predictions", str(predictions), "--label-set", "dfew", "--judge", "offline", "--single-judge-input"]
+    assert evaluate(base, tmp_path / "erv_eval")["table1"]["EEA"] == 1.0
+    assert evaluate([*base, "--erv-eea"], tmp_path / "erv_eval")["table1"]["EEA"] == 0.5
+    # ERV's judge fallback: out-of-set replies read as neutral.
+    with FakeOpenAIServer(default=reply("banana")) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+        llm = [*base[:-2], "llm", "--single-judge-input"]
+        assert [s["explanation"] for s in evaluate(llm, tmp_path / "erv_eval")["samples"]] == [None, None]
+        neutral = evaluate([*llm, "--judge-out-of-set", "neutral"], tmp_path / "erv_eval")
+        assert [s["explanation"] for s in neutral["samples"]] == ["neutral", "neutral"]
+    assert main(["evaluate", *base, "--judge-out-of-set", "neutral"]) == 2  # an LLM-judge option
 
 
 def test_label_set_must_be_known(tmp_path, capsys):
@@ -115,3 +169,42 @@ def test_example_script_runs_the_command(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Table 1" in result.stdout and (tmp_path / "preds_eval" / "report.json").is_file()
+
+
+def test_fault_injection_run_judges_every_sample_or_fails_loudly(tmp_path, monkeypatch, capsys):
+    """`migr-hf evaluate` against a judge that answers 30% of requests with a fault (429, 500, a timeout, a body
+    that is not JSON, an empty reply, a word outside the label set): every sample ends judged with its true
+    label (or, rarely, out of set), or the command exits 1 saying the judge metrics are not computed."""
+    words = ["happy", "sad", "angry", "fear"]
+    records = [
+        {"id": f"s{i}", "label": words[i % 4], "completion": completion(f"Reason number {i}.", words[i % 4])}
+        for i in range(24)
+    ]
+    predictions = write_jsonl(tmp_path / "faulty.jsonl", records)
+    faults = (status(429, retry_after=0.01), status(500), sleep(2.0, "happy"), MALFORMED, reply(""), reply("banana"))
+    with FakeOpenAIServer() as server:
+        for i, record in enumerate(records):
+            server.script(f"Reason number {i}.", reply(record["label"]))
+            server.script(f"A face.\nA voice.\nReason number {i}.", reply(record["label"]))
+        server.inject_faults(0.3, faults, seed=12)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MIGR_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+        out = tmp_path / "out"
+        code = main(["evaluate", "--predictions", str(predictions), "--label-set", "dfew", "--judge", "llm",
+                     "--judge-timeout", "0.5", "--output-dir", str(out)])  # fmt: skip
+        assert sum(server.faults_injected.values()) >= 10 and len(server.faults_injected) == 6, server.faults_injected
+    report = json.loads((out / "report.json").read_text())
+    err = capsys.readouterr().err
+    for choice, values in report["judge_inputs"].items():
+        assert values["judged"] + values["judge_failures"] == 24, choice
+    statuses = {sample["judge_status"] for sample in report["samples"]}
+    # Nothing is made up: a judged sample carries its scripted label; out of set is never read as neutral.
+    for sample in report["samples"]:
+        assert sample["explanation"] in (sample["reference"], None)
+        assert (sample["explanation"] is None) == (sample["judge_status"] != "ok")
+    if code == 0:
+        assert report["judge_complete"] and "failed" not in statuses
+        assert report["table1"]["EEA"] == pytest.approx(1 - report["counts"]["judge_out_of_set"] / 24)
+    else:
+        assert code == 1 and "EEA/EPC/FCR not computed" in err and report["table1"]["EEA"] is None

@@ -132,6 +132,37 @@ def test_failures_are_recorded_and_nothing_else_is_lost(server, tmp_path):
     assert server.counts.total() - before == 3
 
 
+def test_malformed_and_empty_replies_are_retried_like_server_errors(server, tmp_path):
+    server.script("garbage first", MALFORMED, reply("happy"))
+    server.script("empty first", reply(""), reply("  "), reply("sad"))
+    client = make_client(server, tmp_path)
+    assert client.complete(["garbage first", "empty first"]) == ["happy", "sad"]
+    assert server.counts == {"garbage first": 2, "empty first": 3}
+    assert client.stats.retries == 3 and client.stats.failures == 0
+
+
+def test_rejected_replies_are_asked_again_and_never_served_as_cached_answers(server, tmp_path):
+    server.script("fixes itself", reply("banana"), reply("sad"))
+    server.script("stays wrong", reply("banana"))
+    client = make_client(server, tmp_path, max_reasks=2)
+    accept = lambda text: text in ("happy", "sad")  # noqa: E731
+    assert client.complete(["fixes itself", "stays wrong"], accept=accept) == ["sad", "banana"]
+    assert server.counts == {"fixes itself": 2, "stays wrong": 3}  # bounded: 1 + max_reasks
+    assert client.stats.rejected == 4 and client.stats.failures == 0
+    # The rejected reply is in the cache (it was paid for) but a rerun does not take it as an answer.
+    assert sorted(row[2] for row in cache_rows(tmp_path / "llm.sqlite")) == ["banana", "sad"]
+    server.script("stays wrong", reply("happy"))
+    rerun = make_client(server, tmp_path)
+    assert rerun.complete(["fixes itself", "stays wrong"], accept=accept) == ["sad", "happy"]
+    assert rerun.stats.cache_hits == 1 and server.counts["fixes itself"] == 2
+    assert rerun.complete(["stays wrong"], accept=accept) == ["happy"] and rerun.stats.cache_hits == 2
+
+
+def test_api_key_is_hidden_from_repr(tmp_path):
+    config = LLMConfig(api_key="sk-secret-123", cache_path=tmp_path / "c.sqlite")
+    assert "sk-secret" not in repr(config) and "sk-secret" not in repr(LLMClient(config))
+
+
 def test_rerun_is_served_from_disk_without_key_or_server(server, tmp_path, monkeypatch):
     server.script("She is furious.", reply("angry"))
     prompts = ["She is furious.", "He laughs."]
@@ -167,9 +198,9 @@ _CRASHING_RUN = textwrap.dedent(
 )
 
 
-def test_a_crash_loses_no_paid_answer(server, tmp_path):
-    """Kill the client (SIGKILL) while half the answers are in: a rerun in another process pays only for the
-    other half."""
+def test_a_crash_loses_at_most_the_requests_in_flight(server, tmp_path):
+    """Kill the client (SIGKILL) while half the answers are in and the other half is in flight: a rerun in
+    another process pays only for the requests that were in flight."""
     for index in range(4):
         server.script(f"text {index}", reply("happy"))
     for index in range(4, 8):
@@ -235,12 +266,12 @@ def test_chat_gives_up_after_max_retries_and_never_retries_client_errors(server,
     assert len(server.bodies) == 1
     server.script("hello", reply("   "))
     client = make_client(server, tmp_path)
-    with pytest.raises(LLMError, match="no text"):
+    with pytest.raises(LLMError, match="after 4 attempt.*no text"):
         client.chat(MESSAGES)
     assert client.complete(["hello"]) == [None]  # the batch entry point reads the same failure as None
     assert client.stats.failures == 2 and "no text" in client.stats.errors[-1]
     server.script("hello", MALFORMED)
-    with pytest.raises(LLMError, match="after 1 attempt.*malformed"):
+    with pytest.raises(LLMError, match="after 4 attempt.*malformed"):
         make_client(server, tmp_path).chat(MESSAGES)
     server.script("hello", sleep(3.0, "too late"))
     with pytest.raises(LLMError, match="after 2 attempt.*Timeout"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -501,3 +502,52 @@ def test_media_error_is_a_value_error_naming_the_source(tmp_path: Path) -> None:
     assert str(caught.value) == f"{path}: no video stream"
     restored = pickle.loads(pickle.dumps(caught.value))
     assert (type(restored), str(restored), restored.source) == (MediaError, str(caught.value), str(path))
+
+
+# ---- remote sources: off by default, bounded when enabled ----------------------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept():
+        try:
+            while True:
+                accepted.append(server.accept()[0])
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/clip.mp4"
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_remote_source_is_refused_by_default_naming_it(silent_server, monkeypatch):
+    monkeypatch.delenv("MIGR_ALLOW_REMOTE_MEDIA", raising=False)
+    for read in (read_video_frames, read_audio, probe_media):
+        with pytest.raises(MediaError, match=r"^http://127\.0\.0\.1:\d+/clip\.mp4: remote source refused"):
+            read(silent_server)
+    assert not media.is_remote("file:///tmp/a.mp4") and not media.is_remote("C:/clips/a.mp4")
+    assert media.is_remote("rtsp://camera/stream") and media.is_remote("HTTPS://x/y.mp4")
+
+
+def test_enabled_remote_source_that_stays_silent_times_out(silent_server, monkeypatch):
+    monkeypatch.setenv("MIGR_ALLOW_REMOTE_MEDIA", "1")
+    monkeypatch.setenv("MIGR_REMOTE_MEDIA_TIMEOUT", "0.5")
+    start = time.monotonic()
+    with pytest.raises(MediaError, match="no answer within 0.5 s"):
+        read_video_frames(silent_server)
+    assert time.monotonic() - start < 10  # bounded, never a hang
+    monkeypatch.setenv("MIGR_REMOTE_MEDIA_TIMEOUT", "soon")
+    with pytest.raises(MediaError, match="not a number of seconds"):
+        read_video_frames(silent_server)

@@ -161,6 +161,24 @@ def test_evaluate_load_of_each_local_module(offline, name):
     assert "migr-hf" in Path(path, "README.md").read_text() and "title:" in Path(path, "README.md").read_text()
 
 
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_modules_accept_none_first_and_anywhere(offline, name):
+    """An unparsable answer / a failed judgement in first place stays in S and counts as wrong."""
+    module = evaluate.load(resolve_metric(name), keep_in_memory=True)
+    references = ["happy", "sad", "sad", "angry"]
+    predictions = [None, "sad", None, "angry"]
+    explanations = [None, "sad", "sad", None]
+    # by hand: war 2/4; uar (0 + 1/2 + 1) / 3; eea 2/4; epc 1/4 (sample 2 only); fcr 1/4 (sample 2 only)
+    expected = {"uar": 0.5, "war": 0.5, "eea": 0.5, "epc": 0.25, "fcr": 0.25}[name]
+    columns = {"predictions": predictions, "references": references}
+    if name not in EXPECTED:
+        columns["explanations"] = explanations
+    assert module.compute(**columns) == {name: pytest.approx(expected)}
+    module.add_batch(**{key: values[:1] for key, values in columns.items()})
+    module.add_batch(**{key: values[1:] for key, values in columns.items()})
+    assert module.compute(label_set="dfew") == {name: pytest.approx(expected)}
+
+
 def test_resolve_metric(offline, monkeypatch, tmp_path):
     assert resolve_metric("migr/fcr") == resolve_metric("FCR")
     with pytest.raises(KeyError, match="unknown MIGR metric"):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migr_hf.parsing import completion_text, parse_completion, split_sentences
+from migr_hf.parsing import MAX_COMPLETION_CHARS, completion_text, parse_completion, split_sentences
 
 AUD = "<aud_desc>Her voice trembles. She sobs.</aud_desc>"
 VIS = "<vis_desc>Tears run down her face.</vis_desc>"
@@ -62,9 +62,9 @@ def test_unclosed_segment_stops_at_the_next_segment():
     assert "unclosed <think>" in parsed.issues
 
 
-def test_duplicates_keep_the_first_answer():
+def test_duplicates_keep_the_last_answer():
     parsed = parse_completion(AUD + VIS + THINK + THINK + "<answer>happy</answer><answer>sad</answer>")
-    assert parsed.answer == "happy"
+    assert parsed.answer == "sad"
     assert {"duplicate <think>", "duplicate <answer>"} <= set(parsed.issues)
     assert parsed.order.count("think") == 2
 
@@ -73,15 +73,41 @@ def test_nesting_is_reported_and_text_split():
     parsed = parse_completion("<think>a <answer>b</answer> c</think>")
     assert "<answer> nested in <think>" in parsed.issues
     assert parsed.get("think").text == "a  c"
-    assert parsed.answer == "b"
+    assert parsed.get("answer").nested
+    assert parsed.answer is None  # an answer inside a closed <think> is never the answer
     assert "text outside segments" not in parsed.issues
+
+
+def test_fake_answer_inside_the_reasoning_loses():
+    text = "<think>she smiles </answer><answer>happy, I mean</think><answer>sad</answer>"
+    parsed = parse_completion(text)
+    assert parsed.answer == "sad"
+    assert "stray </answer>" in parsed.issues and "<answer> nested in <think>" in parsed.issues
+    # Even when the fake one comes last, only a top-level answer counts.
+    assert parse_completion("<answer>sad</answer><think>x <answer>happy</answer></think>").answer == "sad"
+
+
+def test_answer_inside_an_unclosed_segment_counts():
+    parsed = parse_completion("<think> a <answer> b")
+    assert (parsed.get("think").text, parsed.answer) == ("a", "b")
+    assert not parsed.get("answer").nested
+
+
+def test_completion_is_cut_at_the_character_cap():
+    text = "<answer>sad</answer>" + "x" * MAX_COMPLETION_CHARS + "<answer>happy</answer>"
+    parsed = parse_completion(text)
+    assert parsed.answer == "sad" and len(parsed.text) == MAX_COMPLETION_CHARS
+    assert f"cut at {MAX_COMPLETION_CHARS} characters" in parsed.issues
 
 
 def test_stray_closer_and_outside_text():
     parsed = parse_completion("Sure! </think>" + AUD + VIS + THINK + ANSWER + " bye")
     assert parsed.starts_with is None
     assert parsed.first_segment == "aud_desc"
-    assert parsed.leading_text == "Sure!"
+    assert parsed.leading_text == "Sure! </think>"
+    # Strict start (eq. 1): leading whitespace only; a stray tag alone also spoils it.
+    assert parse_completion(" \n" + VIS + AUD + THINK + ANSWER).starts_with == "vis_desc"
+    assert parse_completion("</think>" + VIS + AUD + THINK + ANSWER).starts_with is None
     assert {"stray </think>", "text outside segments"} <= set(parsed.issues)
 
 
@@ -129,6 +155,12 @@ def test_long_text_is_linear():
         ('He says "Stop." She leaves...', ['He says "Stop."', "She leaves..."]),
         ("line one\nline two", ["line one", "line two"]),
         (" . ! ", []),
+        ('He said "Stop. Now!" Then he left.', ['He said "Stop. Now!"', "Then he left."]),
+        ("\u201cI am fine,\u201d she said. She cried \u201cWhy?\u201d Then.", ["\u201cI am fine,\u201d she said.", "She cried \u201cWhy?\u201d", "Then."]),
+        ('An unbalanced " quote. Two.', ['An unbalanced " quote.', "Two."]),
+        ("Dr. Li waited 2.5 s. e.g. this stays. Etc. ends", ["Dr. Li waited 2.5 s. e.g. this stays.", "Etc. ends"]),
+        ("\u4ed6\u7b11\u4e86\u3002\u5979\u54ed\u4e86\uff01", ["\u4ed6\u7b11\u4e86\u3002", "\u5979\u54ed\u4e86\uff01"]),
+        ("Wow!!!! Sad?! (Really.) Yes", ["Wow!!!!", "Sad?!", "(Really.)", "Yes"]),
     ],
 )
 def test_split_sentences(text, expected):

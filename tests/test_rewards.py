@@ -26,6 +26,7 @@ LABELS = {
     "Her eyes are wide.": ("surprise", "fear"),
     "She is sad.": ("sad",),
     "She may be happy.": ("happy", "neutral"),
+    "She admires him.": (),  # a label the benchmark has no word for (e.g. GoEmotions admiration)
 }
 
 
@@ -76,6 +77,19 @@ def test_eq1_hand_computed(clf):
     assert call(modality_aligned_order_reward, completions, labels, importances, classifier=clf) == [
         1.0, 0.0, 0.0, 1.0, 0.0, 0.0
     ]  # fmt: skip
+
+
+def test_eq1_strict_start_and_tolerant_option(clf):
+    body = migr("She sobs.", "x", "x", "sad")
+    completions = ["  \n" + body, "</think>" + body, "Sure. " + body, "<answer></answer>" + body]
+    labels, importances = ["sad"] * 4, ["audio"] * 4
+    # Strict (eq. 1 as written): whitespace only before <aud_desc>; a stray tag, text or another segment -> 0.
+    assert call(modality_aligned_order_reward, completions, labels, importances, classifier=clf) == [1.0, 0, 0, 0]
+    # Tolerant: the first segment counts whatever text precedes it (still not when another segment comes first).
+    tolerant = call(modality_aligned_order_reward, completions, labels, importances, classifier=clf, start="tolerant")
+    assert tolerant == [1.0, 1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="start"):
+        call(modality_aligned_order_reward, completions, labels, importances, classifier=clf, start="loose")
 
 
 def test_eq1_both_accepts_either_first_segment(clf):
@@ -144,6 +158,18 @@ def test_eq2_non_neutral_denominator(clf):
     ) == [0.25]
     with pytest.raises(ValueError, match="denominator"):
         call(modality_grounded_reasoning_reward, [completion], ["sad"], ["audio"], classifier=clf, denominator="x")
+
+
+def test_eq2_erv_denominator_counts_unmapped_sentences(clf):
+    # trembles (sad,fear), quiet (neutral), admires (no label word), sad (sad)
+    completion = migr("Her voice trembles. The room is quiet.", "x", "She admires him. She is sad.", "sad")
+    rewards = {
+        denominator: call(
+            modality_grounded_reasoning_reward, [completion], ["sad"], ["audio"], classifier=clf, denominator=denominator
+        )[0]
+        for denominator in ("all", "non_neutral", "non_neutral_erv")
+    }
+    assert rewards == {"all": 2 / 4, "non_neutral": 2 / 2, "non_neutral_erv": pytest.approx(2 / 3)}
 
 
 def test_eq3_total_of_the_migr_rewards(clf):

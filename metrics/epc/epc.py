@@ -6,6 +6,7 @@ A thin wrapper over ``migr_hf.evaluation.epc``; the logic and its tests live in 
 import evaluate
 
 from migr_hf.evaluation import epc
+from migr_hf.evaluation import metric_base
 from migr_hf.evaluation.modules import LABEL_SET_ARGUMENT, metric_info
 
 _DESCRIPTION = """\
@@ -16,7 +17,8 @@ model answered. Formula (eq. 7: EPC = (1/S) * sum_i 1[e_i = ŷ_i]).
 _KWARGS_DESCRIPTION = (
     """
 Args:
-    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer).
+    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer;
+        `None` is accepted anywhere and counts as wrong).
     references (`list` of `str`): the ground-truth label word per sample.
     explanations (`list` of `str`): the emotion the judge read from each sample's reasoning
         (`None` when there was no reasoning or the judge failed).
@@ -39,9 +41,9 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class EPC(evaluate.Metric):
+class EPC(metric_base.MIGRMetric):
     def _info(self):
         return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, with_explanations=True)
 
-    def _compute(self, predictions, references, explanations, label_set=None):
+    def score(self, predictions, references, explanations, label_set):
         return {"epc": float(epc(explanations, predictions, label_set))}

@@ -6,6 +6,7 @@ A thin wrapper over ``migr_hf.evaluation.uar``; the logic and its tests live in 
 import evaluate
 
 from migr_hf.evaluation import uar
+from migr_hf.evaluation import metric_base
 from migr_hf.evaluation.modules import LABEL_SET_ARGUMENT, metric_info
 
 _DESCRIPTION = """\
@@ -17,7 +18,8 @@ N_i).
 _KWARGS_DESCRIPTION = (
     """
 Args:
-    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer).
+    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer;
+        `None` is accepted anywhere and counts as wrong).
     references (`list` of `str`): the ground-truth label word per sample.
 """
     + LABEL_SET_ARGUMENT
@@ -37,9 +39,9 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class UAR(evaluate.Metric):
+class UAR(metric_base.MIGRMetric):
     def _info(self):
         return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, with_explanations=False)
 
-    def _compute(self, predictions, references, label_set=None):
+    def score(self, predictions, references, explanations, label_set):
         return {"uar": float(uar(predictions, references, label_set))}

@@ -6,6 +6,7 @@ A thin wrapper over ``migr_hf.evaluation.war``; the logic and its tests live in 
 import evaluate
 
 from migr_hf.evaluation import war
+from migr_hf.evaluation import metric_base
 from migr_hf.evaluation.modules import LABEL_SET_ARGUMENT, metric_info
 
 _DESCRIPTION = """\
@@ -16,7 +17,8 @@ Formula (eq. 4: WAR = sum_i TP_i / sum_i N_i).
 _KWARGS_DESCRIPTION = (
     """
 Args:
-    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer).
+    predictions (`list` of `str`): the model's answer label word per sample (`None` when it gave no answer;
+        `None` is accepted anywhere and counts as wrong).
     references (`list` of `str`): the ground-truth label word per sample.
 """
     + LABEL_SET_ARGUMENT
@@ -36,9 +38,9 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class WAR(evaluate.Metric):
+class WAR(metric_base.MIGRMetric):
     def _info(self):
         return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, with_explanations=False)
 
-    def _compute(self, predictions, references, label_set=None):
+    def score(self, predictions, references, explanations, label_set):
         return {"war": float(war(predictions, references, label_set))}

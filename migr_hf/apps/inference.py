@@ -4,6 +4,9 @@
 >>> result = reasoner("clip.mp4")                       # audio + video
 >>> result.emotion, result.first_modality, result.audio_reasoning
 >>> reasoner(["a.mp4", "b.mp4"], mode="audio")          # audio-only batch
+
+A batch always finishes: a clip that cannot be used (unreadable, or lacking a modality that ``mode`` asks for)
+gets a `ClipError` in its place, and the other clips their `EmotionPrediction`.
 """
 
 import os
@@ -19,6 +22,7 @@ from transformers.utils import logging
 from ..conversation import build_conversation
 from ..generation import GenerationEngine, GenerationOptions, build_engine
 from ..labels import LabelSet, get_label_set
+from ..media import MediaError, probe_media, source_name
 from ..parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
 from ..schema import MIGR_INSTRUCTION
 
@@ -53,6 +57,25 @@ class EmotionPrediction:
     well_formed: bool
     raw_text: str
     mode: str
+
+
+@dataclass(frozen=True)
+class ClipError:
+    """A clip of a batch that got no prediction.
+
+    Attributes:
+        clip: How the clip is named (path, or ``<bytes, N B>``).
+        error: What is wrong, e.g. ``"clip.mp4: no audio stream (mode 'audio' needs one)"``.
+        mode: The input condition asked for.
+    """
+
+    clip: str
+    error: str
+    mode: str
+
+
+_NEEDS = {"audio+video": ("video", "audio"), "video": ("video",), "audio": ("audio",)}
+_CLIP_ERRORS = (ValueError, OSError)  # MediaError is a ValueError
 
 
 class EmotionReasoner:
@@ -126,8 +149,9 @@ class EmotionReasoner:
         top_p: float = 1.0,
         max_new_tokens: int | None = None,
         batch_size: int = 4,
-    ) -> EmotionPrediction | list[EmotionPrediction]:
-        """Predict the emotion of one clip (returns one `EmotionPrediction`) or a list of clips (returns a list).
+    ) -> EmotionPrediction | list[EmotionPrediction | ClipError]:
+        """Predict the emotion of one clip (returns one `EmotionPrediction`, raises when the clip cannot be used)
+        or a list of clips (returns one `EmotionPrediction` or `ClipError` per clip, in order).
 
         Args:
             clips: A path, bytes, or `{"video": ..., "audio": ...}` (arrays allowed), or a list of them.
@@ -138,13 +162,51 @@ class EmotionReasoner:
         """
         single = isinstance(clips, (str, os.PathLike, bytes, Mapping))
         clip_list = [clips] if single else list(clips)
-        results: list[EmotionPrediction] = []
-        batches = range(0, len(clip_list), batch_size)
+        if single:
+            self.check_clip(clips, mode)
+            return self._predict_batch(clip_list, mode, do_sample, temperature, top_p, max_new_tokens)[0]
+        results: list[EmotionPrediction | ClipError | None] = [None] * len(clip_list)
+        usable = []
+        for index, clip in enumerate(clip_list):
+            try:
+                self.check_clip(clip, mode)
+                usable.append(index)
+            except _CLIP_ERRORS as error:
+                results[index] = self._failure(clip, mode, error)
+        batches = range(0, len(usable), batch_size)
         for start in tqdm(batches, desc="inference", unit="batch", disable=len(batches) < 2):
-            results.extend(
-                self._predict_batch(clip_list[start : start + batch_size], mode, do_sample, temperature, top_p, max_new_tokens)
-            )
-        return results[0] if single else results
+            indices = usable[start : start + batch_size]
+            args = (mode, do_sample, temperature, top_p, max_new_tokens)
+            try:
+                predictions = self._predict_batch([clip_list[i] for i in indices], *args)
+            except _CLIP_ERRORS:  # one clip spoiled the batch: run its clips one by one
+                predictions = []
+                for index in indices:
+                    try:
+                        predictions.extend(self._predict_batch([clip_list[index]], *args))
+                    except _CLIP_ERRORS as error:
+                        predictions.append(self._failure(clip_list[index], mode, error))
+            for index, prediction in zip(indices, predictions):
+                results[index] = prediction
+        return results
+
+    def check_clip(self, clip: Clip, mode: str) -> None:
+        """Raise `MediaError` when a file or bytes source of ``clip`` lacks a modality that ``mode`` asks for (or
+        cannot be read); in-memory arrays are taken as given."""
+        _, video, audio = self.conversation(clip, mode)
+        for modality, source in (("video", video), ("audio", audio)):
+            if modality not in _NEEDS[mode] or not isinstance(source, (str, os.PathLike, bytes)):
+                continue
+            info = probe_media(source)
+            if not (info.has_video if modality == "video" else info.has_audio):
+                raise MediaError(source_name(source), f"no {modality} stream (mode {mode!r} needs one)")
+
+    @staticmethod
+    def _failure(clip: Clip, mode: str, error: Exception) -> ClipError:
+        source = clip.get("video") or clip.get("audio") if isinstance(clip, Mapping) else clip
+        name = source_name(source)
+        logger.warning(f"{name}: {error}")
+        return ClipError(clip=name, error=str(error), mode=mode)
 
     def prepare_inputs(self, clips: Sequence[Clip], mode: str) -> BatchFeature:
         """Left-padded model inputs for a batch of clips, on the model's device: `input_ids` `(B, L)` with the
@@ -199,4 +261,4 @@ class EmotionReasoner:
         )
 
 
-__all__ = ["EmotionPrediction", "EmotionReasoner", "MODES"]
+__all__ = ["ClipError", "EmotionPrediction", "EmotionReasoner", "MODES"]

@@ -39,7 +39,7 @@ from ..models.migr_omni.mi_estimation import build_estimator
 from ..testing.sample_data import make_sample_corpus
 from ..testing.tiny import build_tiny_checkpoint
 from ..trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
-from .inference import EmotionReasoner
+from .inference import ClipError, EmotionReasoner
 
 logger = logging.get_logger(__name__)
 
@@ -186,7 +186,10 @@ def predict_test_clips(run: QuickstartRun, dfew_root: Path) -> Path:
     path = run.output_dir / "predictions.jsonl"
     with path.open("w", encoding="utf-8") as handle:
         for record, result in zip(records, results):
-            handle.write(json.dumps({"id": record.id, "label": record.label, "completion": result.raw_text}) + "\n")
+            row = {"id": record.id, "label": record.label, "completion": getattr(result, "raw_text", "")}
+            if isinstance(result, ClipError):  # kept in the evaluation as a sample without an answer
+                row["error"] = result.error
+            handle.write(json.dumps(row) + "\n")
     return path
 
 

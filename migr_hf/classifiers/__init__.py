@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..lazy import lazy_exports
-from .base import NEUTRAL, ClassifierStats, EmotionClassifier
+from .base import NEUTRAL, ClassifierStats, EmotionClassifier, Judgement
 from .llm_judge import (
     JUDGE_MAX_COMPLETION_TOKENS,
     JUDGE_PROMPT,
     LLMJudgeClassifier,
     build_judge_prompt,
+    fence_reasoning,
     judge_config,
     parse_judge_reply,
 )
@@ -56,8 +57,8 @@ def get_classifier(spec: str | EmotionClassifier = "offline", **kwargs: Any) -> 
     if spec.lower() in OFFLINE_NAMES:
         return LexiconEmotionClassifier(**kwargs)
     if prefix.lower() in LLM_PREFIXES:
-        cache_size = kwargs.pop("cache_size", 200_000)
-        return LLMJudgeClassifier(judge_config(model=rest or None, **kwargs), cache_size=cache_size)
+        options = {key: kwargs.pop(key) for key in ("cache_size", "out_of_set", "prompt_template") if key in kwargs}
+        return LLMJudgeClassifier(judge_config(model=rest or None, **kwargs), **options)
     if prefix.lower() == "hf" and rest:
         spec = rest
     from .sequence import SequenceEmotionClassifier
@@ -70,14 +71,17 @@ __all__ = [
     "GOEMOTIONS_LABEL_MAPS",
     "JUDGE_MAX_COMPLETION_TOKENS",
     "JUDGE_PROMPT",
+    "LLM_PREFIXES",
     "NEUTRAL",
     "ClassifierStats",
     "EmotionClassifier",
+    "Judgement",
     "LLMJudgeClassifier",
     "LexiconEmotionClassifier",
     "SentenceScore",
     "SequenceEmotionClassifier",
     "build_judge_prompt",
+    "fence_reasoning",
     "get_classifier",
     "judge_config",
     "load_emotion_sentences",

@@ -16,12 +16,28 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..labels import LabelSet, get_label_set
 
 logger = logging.getLogger(__name__)
 
 NEUTRAL = "neutral"
+JudgementStatus = Literal["ok", "failed", "out_of_set"]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a judge read from one text.
+
+    Attributes:
+        label: The label word; ``None`` when the backend failed or answered outside the label set.
+        status: ``"ok"``, ``"failed"`` (no answer: a later call asks again) or ``"out_of_set"`` (the backend
+            answered, with no label word of the set: a wrong explanation, never read as ``neutral``).
+    """
+
+    label: str | None
+    status: JudgementStatus
 
 
 @dataclass
@@ -37,12 +53,16 @@ class ClassifierStats:
 class EmotionClassifier(ABC):
     """Texts in, ranked label words out, for a given label vocabulary (DFEW, MAFW, EMER, or any `LabelSet`).
 
-    Subclasses implement :meth:`_predict`, which receives distinct, uncached texts in one call.
+    Subclasses implement :meth:`_predict`, which receives distinct, uncached texts in one call. An empty
+    prediction reads as ``neutral`` in :meth:`judge` (a lexicon with no cue) unless ``empty_is_neutral`` is
+    false, where it means the backend answered outside the label set.
 
     Args:
         cache_size: Most ``(label set, text)`` results kept in memory (least recently used are dropped);
             0 disables the cache.
     """
+
+    empty_is_neutral = True
 
     def __init__(self, cache_size: int = 200_000) -> None:
         if cache_size < 0:
@@ -90,7 +110,7 @@ class EmotionClassifier(ABC):
                 results[text] = prediction
                 if prediction is None:
                     self.stats.failures += 1
-                else:
+                elif prediction or self.empty_is_neutral:
                     self._remember((label_set.name, text), prediction)
         return [results[text] for text in texts]
 
@@ -99,10 +119,23 @@ class EmotionClassifier(ABC):
         return [frozenset(ranked or ()) for ranked in self.predict(sentences, label_set)]
 
     def judge(self, texts: Sequence[str], label_set: str | LabelSet) -> list[str | None]:
-        """One label word per text: the top prediction, ``"neutral"`` when there is none, ``None`` on failure."""
-        return [
-            None if ranked is None else (ranked[0] if ranked else NEUTRAL) for ranked in self.predict(texts, label_set)
-        ]
+        """One label word per text (the label of :meth:`judgements`): ``None`` on failure or out of set."""
+        return [judgement.label for judgement in self.judgements(texts, label_set)]
+
+    def judgements(self, texts: Sequence[str], label_set: str | LabelSet) -> list[Judgement]:
+        """One :class:`Judgement` per text: the top prediction; an empty one is ``neutral`` or out of set (see
+        ``empty_is_neutral``); a failed text is ``failed``."""
+        judgements = []
+        for ranked in self.predict(texts, label_set):
+            if ranked is None:
+                judgements.append(Judgement(None, "failed"))
+            elif ranked:
+                judgements.append(Judgement(ranked[0], "ok"))
+            elif self.empty_is_neutral:
+                judgements.append(Judgement(NEUTRAL, "ok"))
+            else:
+                judgements.append(Judgement(None, "out_of_set"))
+        return judgements
 
     def clear_cache(self) -> None:
         """Drop every cached result."""

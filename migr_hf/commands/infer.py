@@ -3,6 +3,9 @@
 import argparse
 import dataclasses
 import json
+import os
+import re
+import sys
 
 from ..labels import LABEL_SETS
 
@@ -39,10 +42,36 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _path_problems(model: str, clips: list[str]) -> tuple[str | None, dict[str, str]]:
+    """What is wrong with ``--model`` (a local path that does not exist) and with each clip, before loading."""
+    from ..models.migr_omni.media import is_remote
+
+    hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model) is not None and not model.startswith(".")
+    model_problem = None
+    if not hub_id and not os.path.isdir(os.path.expanduser(model)):
+        model_problem = f"--model {model}: no such checkpoint directory (and not a Hub id 'namespace/name')"
+    clip_problems = {}
+    for clip in clips:
+        if is_remote(clip):
+            continue  # the media reader decides (remote sources are off unless enabled)
+        if not os.path.exists(clip):
+            clip_problems[clip] = f"{clip}: file not found"
+        elif not os.path.isfile(clip):
+            clip_problems[clip] = f"{clip}: not a file"
+    return model_problem, clip_problems
+
+
 def run(args: argparse.Namespace) -> int:
+    """Predict every clip; each gets its result or its error, and the exit status is 1 when any clip failed."""
+    model_problem, clip_problems = _path_problems(args.model, args.clips)
+    for problem in ([model_problem] if model_problem else []) + list(clip_problems.values()):
+        print(f"error: {problem}", file=sys.stderr)
+    if model_problem or len(clip_problems) == len(args.clips):
+        return 2
+
     import torch
 
-    from ..apps.inference import EmotionReasoner
+    from ..apps.inference import ClipError, EmotionReasoner
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     reasoner = EmotionReasoner.from_pretrained(
@@ -52,19 +81,33 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         generation_backend=args.generation_backend,
     )
-    predictions = reasoner(args.clips, mode=args.mode, batch_size=args.batch_size)
-    for clip, prediction in zip(args.clips, predictions):
-        if args.json:
-            print(json.dumps({"clip": clip, **dataclasses.asdict(prediction)}, ensure_ascii=False))
+    usable = [clip for clip in args.clips if clip not in clip_problems]
+    results = dict(zip(usable, reasoner(usable, mode=args.mode, batch_size=args.batch_size)))
+    failed = 0
+    for clip in args.clips:
+        result = results.get(clip)
+        if result is None or isinstance(result, ClipError):
+            failed += 1
+            error = clip_problems.get(clip) or result.error
+            if args.json:
+                print(json.dumps({"clip": clip, "mode": args.mode, "error": error}, ensure_ascii=False))
+            else:
+                print(f"{clip}: error: {error}")
             continue
-        emotion = prediction.emotion or f"no label (answer: {prediction.answer!r})"
-        print(f"{clip}: {emotion}  [mode: {prediction.mode}, starts with: {prediction.first_modality or '-'}]")
-        modalities = [("audio", prediction.audio_reasoning), ("visual", prediction.visual_reasoning)]
-        if prediction.first_modality == "visual":
+        if args.json:
+            print(json.dumps({"clip": clip, **dataclasses.asdict(result)}, ensure_ascii=False))
+            continue
+        emotion = result.emotion or f"no label (answer: {result.answer!r})"
+        print(f"{clip}: {emotion}  [mode: {result.mode}, starts with: {result.first_modality or '-'}]")
+        modalities = [("audio", result.audio_reasoning), ("visual", result.visual_reasoning)]
+        if result.first_modality == "visual":
             modalities.reverse()
-        for name, text in (*modalities, ("think", prediction.think)):
+        for name, text in (*modalities, ("think", result.think)):
             if text:
                 print(f"  {name}: {text}")
-        if not prediction.well_formed:
-            print(f"  (not in MIGR format) raw: {prediction.raw_text!r}")
+        if not result.well_formed:
+            print(f"  (not in MIGR format) raw: {result.raw_text!r}")
+    if failed:
+        print(f"error: {failed} of {len(args.clips)} clips failed", file=sys.stderr)
+        return 1
     return 0

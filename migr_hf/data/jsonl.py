@@ -4,7 +4,9 @@ Whole files (parquet shards, cards, summaries) are written to a temporary file i
 the target with `os.replace`, so a reader sees the old file or the new one, never half of one. JSONL records are
 appended whole lines at a time, flushed and fsynced before the call returns, so a crash loses at most the records
 of the call in flight; a torn last line left by such a crash is dropped (and cut from the file) when the store is
-opened again.
+opened again, and a malformed line elsewhere (a torn write later appended to, a damaged disk) is moved to
+``<file>.quarantine`` with a warning. Files are created with the permissions the user's umask gives (as ``open``
+does), never the owner-only mode of a bare temporary file.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from .records import Failure
 logger = logging.getLogger(__name__)
 
 
+def user_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open(path, "w")`` gives a new file."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, `os.replace`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, user_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -51,11 +61,15 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def _append_lines(path: Path, lines: list[str]) -> None:
+    _append_lines_bytes(path, [line.encode("utf-8") for line in lines])
+
+
+def _append_lines_bytes(path: Path, lines: list[bytes]) -> None:
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("".join(lines))
+    with open(path, "ab") as handle:
+        handle.write(b"".join(lines))
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -64,8 +78,8 @@ class JsonlStore:
     """Append-only JSONL file of dict records keyed by ``key``, for work that must survive a crash and resume.
 
     Opening the store reads every complete record; a torn last line (a crash in the middle of an append) is cut
-    from the file, while a malformed line anywhere else raises `ValueError`. When a key appears more than once the
-    last record wins.
+    from the file, and a malformed line anywhere else is moved to ``<file>.quarantine`` (appended, with a warning
+    naming the line) so the job goes on. When a key appears more than once the last record wins.
 
     Args:
         path: The JSONL file; created (with its folder) on the first append.
@@ -83,14 +97,22 @@ class JsonlStore:
         data = self.path.read_bytes()
         lines = data.split(b"\n")
         tail = lines.pop()  # b"" when the file ends with a newline
+        bad: list[int] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{self.path}:{number}: malformed JSONL record ({err})") from None
-            self._records[str(record[self.key])] = record
+                self._records[str(record[self.key])] = record
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+                logger.warning("%s:%d: malformed JSONL record (%s), moved to %s", self.path, number,
+                               type(err).__name__, self.quarantine_path)  # fmt: skip
+                bad.append(number - 1)
+        if bad:
+            _append_lines_bytes(self.quarantine_path, [lines[index] + b"\n" for index in bad])
+            keep = set(range(len(lines))) - set(bad)
+            data = b"".join(lines[index] + b"\n" for index in sorted(keep)) + tail
+            atomic_write_bytes(self.path, data)
         if tail.strip():
             try:
                 record = json.loads(tail)
@@ -108,6 +130,11 @@ class JsonlStore:
                     handle.write(b"\n")
                     handle.flush()
                     os.fsync(handle.fileno())
+
+    @property
+    def quarantine_path(self) -> Path:
+        """Where malformed lines of the store are moved: ``<file>.quarantine``."""
+        return self.path.with_name(self.path.name + ".quarantine")
 
     def __contains__(self, key: object) -> bool:
         return key in self._records
@@ -170,9 +197,10 @@ class FailurePolicy:
 class FailureLog:
     """Failures of one build: kept in memory and, when ``path`` is given, appended durably to a JSONL file.
 
-    The file is truncated when the log is created: every run re-detects its failures (failed samples are retried,
-    never marked done), so the file always describes the latest run. ``policy`` decides when a stage that keeps
-    failing stops (see `check`).
+    The file of an earlier run is removed when the log is created and a new one is written on the first failure:
+    every run re-detects its failures (failed samples are retried, never marked done), so the file always
+    describes the latest run, and a run without failures leaves none (no stale empty files). ``policy``
+    decides when a stage that keeps failing stops (see `check`).
     """
 
     def __init__(self, path: str | os.PathLike | None = None, policy: FailurePolicy | None = None) -> None:
@@ -180,7 +208,7 @@ class FailureLog:
         self.policy = policy if policy is not None else FailurePolicy()
         self.failures: list[Failure] = []
         if self.path is not None:
-            atomic_write_bytes(self.path, b"")
+            self.path.unlink(missing_ok=True)
 
     def add(self, failure: Failure) -> None:
         """Record a failure (usable as a reader's ``on_failure`` callback)."""

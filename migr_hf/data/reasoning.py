@@ -1,9 +1,10 @@
 """Split reasoning text into audio, visual and concluding parts (paper 3.1.3); `migr_hf.data.reorder` puts the
 parts in Modality Importance order.
 
-Rule-based splitter (`split_reasoning`). The text is cut into sentences (quote-aware: a quoted subtitle with
-several sentences stays one sentence; abbreviations such as "e.g." and decimals do not end a sentence; blank
-lines always do). Each sentence is then assigned, in order of precedence:
+Rule-based splitter (`split_reasoning`). The text is cut into sentences by migr-hf's one sentence splitter,
+:func:`migr_hf.parsing.split_sentences` (quote-aware: a quoted subtitle with several sentences stays one
+sentence; abbreviations such as "e.g." and decimals do not end a sentence; line breaks always do), the same that
+the rewards and the evaluation use. Each sentence is then assigned, in order of precedence:
 
 1. Header cue at the start of the sentence: it opens an explicit section that the following sentences stay in
    until the next header.
@@ -44,6 +45,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..parsing import split_sentences
 from ..services.llm import LLMClient
 from .records import SampleRecord
 
@@ -91,11 +93,6 @@ _INFERENCE = re.compile("|".join(INFERENCE_CUES), re.IGNORECASE)
 _AUDIO_WORDS = re.compile(r"\b(" + "|".join(AUDIO_KEYWORDS) + r")\b", re.IGNORECASE)
 _VISUAL_WORDS = re.compile(r"\b(" + "|".join(VISUAL_KEYWORDS) + r")\b", re.IGNORECASE)
 
-_TERMINATORS = ".!?"
-_CJK_TERMINATORS = "。！？"
-_CLOSERS = "\"'”’)]"
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "approx", "no", "fig"})
-
 AUDIO, VISUAL, CONCLUSION = "audio", "visual", "conclusion"
 
 
@@ -106,73 +103,6 @@ class ReasoningParts:
     audio: str
     visual: str
     conclusion: str
-
-
-def _ends_sentence(text: str, terminator: int, end: int) -> bool:
-    rest = text[end:]
-    if rest and not rest[0].isspace():
-        return False
-    following = rest.lstrip()[:1]
-    if following and following.islower():
-        return False
-    word = re.search(r"(\S+)$", text[:terminator])
-    return not (text[terminator] == "." and word and word.group(1).lower().lstrip("\"'“(") in _ABBREVIATIONS)
-
-
-def _split_paragraph(text: str, respect_quotes: bool) -> tuple[list[str], bool]:
-    """Sentences of one paragraph, and whether its quotes were balanced."""
-    sentences: list[str] = []
-    start, curly, straight, i, n = 0, 0, False, 0, len(text)
-
-    def cut(end: int) -> None:
-        nonlocal start
-        if text[start:end].strip():
-            sentences.append(text[start:end].strip())
-        start = end
-
-    while i < n:
-        ch = text[i]
-        if respect_quotes and ch in '“”"':
-            was_inside = curly > 0 or straight
-            if ch == "“":
-                curly += 1
-            elif ch == "”":
-                curly = max(0, curly - 1)
-            else:
-                straight = not straight
-            closed = was_inside and not (curly > 0 or straight)
-            if closed and i > 0 and text[i - 1] in _TERMINATORS:
-                end = i + 1
-                while end < n and text[end] in ")]’'":
-                    end += 1
-                if _ends_sentence(text, i - 1, end):
-                    cut(end)
-            i += 1
-            continue
-        inside = respect_quotes and (curly > 0 or straight)
-        if not inside and ch in _CJK_TERMINATORS:
-            cut(i + 1)
-        elif not inside and ch in _TERMINATORS:
-            end = i + 1
-            while end < n and text[end] in _TERMINATORS + ("" if respect_quotes else _CLOSERS):
-                end += 1
-            if _ends_sentence(text, i, end):
-                cut(end)
-                i = end
-                continue
-        i += 1
-    cut(n)
-    return sentences, not (curly > 0 or straight)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` (module docstring); a paragraph with unbalanced quotes is split ignoring quotes."""
-    sentences: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        paragraph = " ".join(paragraph.split())
-        found, balanced = _split_paragraph(paragraph, respect_quotes=True)
-        sentences += found if balanced else _split_paragraph(paragraph, respect_quotes=False)[0]
-    return sentences
 
 
 def classify_sentence(sentence: str) -> tuple[str | None, bool]:
@@ -195,6 +125,7 @@ def split_reasoning(text: str) -> ReasoningParts:
     current: str | None = None
     explicit = False
     for sentence in split_sentences(text):
+        sentence = " ".join(sentence.split())
         part, is_header = classify_sentence(sentence)
         if is_header:
             current, explicit = part, True
@@ -250,10 +181,10 @@ class LLMReasoningSplitter:
 
 
 def _parse_split_reply(reply: str) -> ReasoningParts:
-    match = re.search(r"\{.*\}", reply, re.DOTALL)
-    if match is None:
+    start, end = reply.find("{"), reply.rfind("}")  # linear, unlike a backtracking regex
+    if start < 0 or end < start:
         raise ValueError("no JSON object in the reply")
-    data: Any = json.loads(match.group(0))
+    data: Any = json.loads(reply[start : end + 1])
     if not isinstance(data, dict) or any(not isinstance(data.get(k), list) for k in (AUDIO, VISUAL, CONCLUSION)):
         raise ValueError("the JSON object needs the lists 'audio', 'visual' and 'conclusion'")
     return ReasoningParts(

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from datasets import DatasetDict, Features, Value, load_dataset
 
 from .. import schema
+from .jsonl import user_file_mode
 
 BUILD_DIR = "build"
 DATA_DIR = "data"
@@ -69,6 +70,7 @@ def write_parquet(
     path.parent.mkdir(parents=True, exist_ok=True)
     arrow_schema = features.arrow_schema
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, user_file_mode())
     os.close(fd)
     try:
         with pq.ParquetWriter(tmp, arrow_schema) as writer:

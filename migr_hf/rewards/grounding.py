@@ -15,7 +15,7 @@ from ..parsing import THINK_SEGMENT, parse_completion
 from ..schema import ModalityImportance
 from .common import DOMINANT_SEGMENTS, classify_sentences, modality_reward_columns
 
-Denominator = Literal["all", "non_neutral"]
+Denominator = Literal["all", "non_neutral", "non_neutral_erv"]
 
 
 def grounding_sentences(completion: Any, importance: ModalityImportance) -> list[str] | None:
@@ -28,9 +28,12 @@ def grounding_sentences(completion: Any, importance: ModalityImportance) -> list
 
 def share_matching(target: str, sentence_labels: list[frozenset[str]], denominator: Denominator = "all") -> float:
     """Share of the sentences whose label set contains ``target`` (0.0 without sentences); ``"non_neutral"``
-    counts only sentences with a non-neutral label, unless ``target`` is neutral."""
+    counts only sentences with a non-neutral label and ``"non_neutral_erv"`` every sentence not labelled neutral
+    alone, unless ``target`` is neutral."""
     if denominator == "non_neutral" and target != NEUTRAL:
         sentence_labels = [labels for labels in sentence_labels if labels - {NEUTRAL}]
+    elif denominator == "non_neutral_erv" and target != NEUTRAL:
+        sentence_labels = [labels for labels in sentence_labels if labels != {NEUTRAL}]
     if not sentence_labels:
         return 0.0
     return sum(target in labels for labels in sentence_labels) / len(sentence_labels)
@@ -57,14 +60,16 @@ def modality_grounded_reasoning_reward(
         classifier: The ``e_classifier``.
         label_set: Dataset column (one name per completion) or one label set for all.
         denominator: ``"all"``: ``|S_m|``, as eq. 2 writes it. ``"non_neutral"``: only sentences with a
-            non-neutral label (all of them when ``e*`` is neutral), as ERV's reward divides.
+            non-neutral label (all of them when ``e*`` is neutral), as ERV's reward divides; sentences whose
+            labels map to no label word (empty set) are left out. ``"non_neutral_erv"``: ERV exactly, which
+            counts those unmapped sentences as non-neutral.
 
     Returns:
         One float in [0, 1] (or ``None``) per completion.
     """
     name = "modality_grounded_reasoning_reward"
-    if denominator not in ("all", "non_neutral"):
-        raise ValueError(f"{name}: denominator must be 'all' or 'non_neutral', got {denominator!r}")
+    if denominator not in ("all", "non_neutral", "non_neutral_erv"):
+        raise ValueError(f"{name}: denominator must be 'all', 'non_neutral' or 'non_neutral_erv', got {denominator!r}")
     sets, gold, importances = modality_reward_columns(name, completions, label, modality_importance, label_set)
     sentences = [grounding_sentences(c, m) for c, m in zip(completions, importances)]
     return [

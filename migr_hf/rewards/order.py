@@ -7,7 +7,7 @@ missing or malformed segments score 0.0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..classifiers import EmotionClassifier
 from ..labels import LabelSet
@@ -15,14 +15,19 @@ from ..parsing import parse_completion, split_sentences
 from ..schema import ModalityImportance
 from .common import DOMINANT_SEGMENTS, classify_sentences, modality_reward_columns
 
+Start = Literal["strict", "tolerant"]
 
-def first_segment_sentences(completion: Any, importance: ModalityImportance) -> list[str] | None:
+
+def first_segment_sentences(
+    completion: Any, importance: ModalityImportance, start: Start = "strict"
+) -> list[str] | None:
     """Sentences of the completion's first segment when it is ``<M>`` (``[]`` otherwise); ``None`` when the MI has
-    no dominant modality."""
+    no dominant modality. ``start="strict"``: only whitespace may precede ``<M>``; ``"tolerant"``: anything may."""
     if importance not in DOMINANT_SEGMENTS:
         return None
     parsed = parse_completion(completion)
-    if parsed.starts_with not in DOMINANT_SEGMENTS[importance]:
+    first = parsed.starts_with if start == "strict" else parsed.first_segment
+    if first not in DOMINANT_SEGMENTS[importance]:
         return []
     return split_sentences(parsed.segments[0].text)
 
@@ -34,12 +39,14 @@ def modality_aligned_order_reward(
     *,
     classifier: EmotionClassifier,
     label_set: list[str] | str | LabelSet | None = None,
+    start: Start = "strict",
     **kwargs: Any,
 ) -> list[float | None]:
     """Eq. 1: 1.0 when the completion starts with ``<M>`` and ``e*`` is in ``E_m``, else 0.0; ``None`` without MI.
 
-    "Starts with ``<M>``": the first segment is ``<M>`` and only whitespace precedes it. ``E_m`` is the union
-    of the label sets of the sentences of that first segment; an empty segment scores 0.0.
+    "Starts with ``<M>``": the first segment is ``<M>`` and only whitespace precedes it; any text or stray tag
+    before it gives 0.0. ``E_m`` is the union of the label sets of the sentences of that first segment; an
+    empty segment scores 0.0.
 
     Args:
         completions: Completions (strings or chat messages), ``B*G`` of them.
@@ -47,13 +54,17 @@ def modality_aligned_order_reward(
         modality_importance: Dataset column: ``audio``/``visual``/``both``/``undetermined`` (or missing).
         classifier: The ``e_classifier``.
         label_set: Dataset column (one name per completion) or one label set for all.
+        start: ``"strict"`` (eq. 1 as written, the default) or ``"tolerant"``: the first segment counts
+            whatever precedes it.
 
     Returns:
         One float (or ``None``) per completion.
     """
     name = "modality_aligned_order_reward"
+    if start not in ("strict", "tolerant"):
+        raise ValueError(f"{name}: start must be 'strict' or 'tolerant', got {start!r}")
     sets, gold, importances = modality_reward_columns(name, completions, label, modality_importance, label_set)
-    sentences = [first_segment_sentences(c, m) for c, m in zip(completions, importances)]
+    sentences = [first_segment_sentences(c, m, start) for c, m in zip(completions, importances)]
     return [
         None if labels is None else float(any(target in s for s in labels))
         for target, labels in zip(gold, classify_sentences(classifier, sets, sentences))

@@ -1,13 +1,18 @@
 """The one OpenAI-compatible chat client of migr-hf: the LLM judge (EEA/EPC/FCR, ``e_classifier``) and the data
 pipeline (reasoning writer, LLM reasoning splitter) both talk to their endpoint through :class:`LLMClient`.
 
-Every request is retried on connection errors, timeouts and HTTP 408/409/429/5xx with exponential backoff
-(honouring ``Retry-After``), and every reply is stored in a persistent SQLite cache (:class:`LLMCache`) keyed by
-the full request (model, messages and sampling parameters), committed the moment it arrives: a rerun makes no
-repeated call, and a crash loses no paid answer. Two entry points share that path:
+Every request is retried on connection errors, timeouts, HTTP 408/409/429/5xx, malformed responses (a body that
+is not a chat completion) and replies without text, with exponential backoff (honouring ``Retry-After``). Every
+reply is stored in a persistent SQLite cache (:class:`LLMCache`) keyed by the full request (model, messages and
+sampling parameters), committed (WAL, ``synchronous=FULL``) the moment it arrives, before the caller sees it: a
+rerun makes no repeated call, and a crash, ``kill -9`` included, loses at most the requests in flight at that
+moment (at most ``max_concurrency`` of them), which a rerun asks again. Two entry points share that path:
 
 - :meth:`LLMClient.complete`: one user prompt per item, distinct prompts sent concurrently; prompts that still
-  fail are logged, counted in :attr:`LLMClient.stats` and returned as ``None``, and the batch goes on.
+  fail are logged, counted in :attr:`LLMClient.stats` and returned as ``None``, and the batch goes on. With
+  ``accept``, a reply it rejects (e.g. a judge reply outside the label set) is asked again up to
+  ``max_reasks`` times; it stays in the cache as the server's reply but never counts as a cached answer, so
+  every later run asks again.
 - :meth:`LLMClient.chat`: one conversation; raises :class:`LLMError` when the request fails.
 
 Configuration (:class:`LLMConfig` arguments win over the environment):
@@ -31,7 +36,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,10 +80,11 @@ class LLMConfig:
     Attributes:
         model: Chat model name.
         base_url: Endpoint, e.g. ``http://localhost:8000/v1``; the OpenAI API when ``None``.
-        api_key: API key.
+        api_key: API key (never shown by ``repr``).
         cache_path: SQLite cache file.
         max_concurrency: Requests in flight at once in :meth:`LLMClient.complete`.
         max_retries: Retries after the first attempt of a request.
+        max_reasks: Times a reply rejected by ``accept`` (:meth:`LLMClient.complete`) is asked again.
         timeout: Seconds per request.
         backoff_base: Seconds before the first retry, doubled per retry (with jitter), capped at ``backoff_max``.
         backoff_max: Longest wait between two attempts, in seconds.
@@ -88,10 +94,11 @@ class LLMConfig:
 
     model: str | None = None
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     cache_path: str | os.PathLike | None = None
     max_concurrency: int = 8
     max_retries: int = 6
+    max_reasks: int = 2
     timeout: float = 60.0
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -105,8 +112,8 @@ class LLMConfig:
         self.cache_path = Path(self.cache_path).expanduser() if self.cache_path else default_cache_path()
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.max_retries < 0 or self.max_reasks < 0:
+            raise ValueError(f"max_retries and max_reasks must be >= 0, got {self.max_retries}, {self.max_reasks}")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
             raise ValueError("timeout must be > 0 and backoff_base, backoff_max >= 0")
 
@@ -175,12 +182,14 @@ class LLMCache:
 @dataclass
 class LLMStats:
     """Counters of one :class:`LLMClient`: requests answered from the cache, HTTP requests, retries, failed
-    requests, and the last 100 failure messages."""
+    requests, replies rejected by ``accept`` (each re-ask and each reply still rejected at the end), and the last
+    100 failure messages."""
 
     cache_hits: int = 0
     requests: int = 0
     retries: int = 0
     failures: int = 0
+    rejected: int = 0
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
 
 
@@ -250,19 +259,23 @@ class LLMClient:
             return cached
         return self._answer(self.client, request)
 
-    def complete(self, prompts: Sequence[str], *, desc: str = "LLM") -> list[str | None]:
+    def complete(
+        self, prompts: Sequence[str], *, desc: str = "LLM", accept: Callable[[str], bool] | None = None
+    ) -> list[str | None]:
         """Reply text per prompt, each sent as one user message (length ``len(prompts)``); ``None`` for prompts
         whose request failed.
 
         Distinct prompts missing from the cache are sent concurrently (at most ``config.max_concurrency`` at once);
-        each reply is cached as it arrives.
+        each reply is cached as it arrives. ``accept(reply)`` false: the reply is not an answer; a cached one is
+        asked again, a new one up to ``config.max_reasks`` more times, and the last reply is returned (the caller
+        tells it apart with the same ``accept``).
         """
         unique = list(dict.fromkeys(prompts))
         requests = {prompt: self.build_request([{"role": "user", "content": prompt}]) for prompt in unique}
         replies: dict[str, str | None] = {
             prompt: reply
             for prompt, reply in zip(unique, self.cache.get_many(list(requests.values())), strict=True)
-            if reply is not None
+            if reply is not None and (accept is None or _accepts(accept, reply))
         }
         self._count("cache_hits", len(replies))
         todo = [prompt for prompt in unique if prompt not in replies]
@@ -270,7 +283,7 @@ class LLMClient:
             client = self.client
             pool = ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="migr-llm")
             try:
-                futures = {pool.submit(self._answer, client, requests[prompt]): prompt for prompt in todo}
+                futures = {pool.submit(self._answer, client, requests[prompt], accept): prompt for prompt in todo}
                 progress = tqdm(as_completed(futures), total=len(futures), desc=desc, disable=len(futures) < 16)
                 for future in progress:
                     try:
@@ -286,17 +299,27 @@ class LLMClient:
         with self._lock:
             setattr(self.stats, name, getattr(self.stats, name) + amount)
 
-    def _answer(self, client: Any, request: dict[str, Any]) -> str:
-        """Send ``request`` with retries and cache the reply; failures are counted, logged and raised."""
-        try:
-            reply = self._send(client, request)
-        except LLMError as error:
-            with self._lock:
-                self.stats.failures += 1
-                self.stats.errors.append(str(error))
-            logger.warning("LLM request to %s failed: %s", request["model"], error)
-            raise
-        self.cache.put(request, reply)
+    def _answer(self, client: Any, request: dict[str, Any], accept: Callable[[str], bool] | None = None) -> str:
+        """Send ``request`` with retries and commit the reply to the cache before anything else reads it; a reply
+        that ``accept`` rejects is asked again (at most ``max_reasks`` times). Failures are counted, logged and
+        raised."""
+        config_reasks = self.config.max_reasks
+        for reask in range(config_reasks + 1):
+            try:
+                reply = self._send(client, request)
+            except LLMError as error:
+                with self._lock:
+                    self.stats.failures += 1
+                    self.stats.errors.append(str(error))
+                logger.warning("LLM request to %s failed: %s", request["model"], error)
+                raise
+            self.cache.put(request, reply)
+            if accept is None or _accepts(accept, reply):
+                return reply
+            self._count("rejected")
+            if reask < config_reasks:
+                logger.info("LLM reply %r rejected, asking again (%d/%d)", reply[:80], reask + 1, config_reasks)
+        logger.warning("LLM reply %r still rejected after %d re-asks", reply[:80], config_reasks)
         return reply
 
     def _send(self, client: Any, request: dict[str, Any]) -> str:
@@ -316,11 +339,13 @@ class LLMClient:
                 retry_after = _retry_after(error)
             except openai.APIConnectionError as error:  # includes timeouts
                 failure, last_error, retry_after = f"{type(error).__name__}: {error}", error, None
-            except (openai.APIError, ValueError) as error:  # e.g. a body that is not JSON
-                failure = f"malformed response ({type(error).__name__}: {error})"
-                raise LLMError(f"LLM request failed after {attempt} attempt(s): {failure}") from error
+            except (openai.APIError, ValueError) as error:  # e.g. a body that is not JSON: retried like a 5xx
+                failure, last_error, retry_after = f"malformed response ({type(error).__name__}: {error})", error, None
             else:
-                return _reply_text(response, request["model"])
+                try:
+                    return _reply_text(response, request["model"])
+                except LLMError as error:  # a reply without text: retried like a 5xx
+                    failure, last_error, retry_after = str(error), error, None
             if attempt == attempts:
                 break
             delay = min(config.backoff_max, config.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -333,6 +358,14 @@ class LLMClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.config.model!r}, base_url={self.config.base_url!r})"
+
+
+def _accepts(accept: Callable[[str], bool], reply: str) -> bool:
+    try:
+        return bool(accept(reply))
+    except Exception:  # a predicate that fails on hostile text rejects it
+        logger.debug("accept() raised on reply %r", reply[:80], exc_info=True)
+        return False
 
 
 def _retry_after(error: Any) -> float | None:
