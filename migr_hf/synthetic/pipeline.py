@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transformers import AutoProcessor
+
 from ..data.builder import build_grpo_dataset, build_sft_dataset
+from ..data.jsonl import JsonlStore, atomic_write_text
 from ..data.modality_importance import (
     CONDITIONS,
     DEFAULT_MI_TABLE,
@@ -35,12 +38,17 @@ from ..data.readers import read_dfew, read_emer_v1
 from ..evaluation.metrics import uar, war
 from ..evaluation.report import evaluate_predictions
 from ..inference import EmotionReasoner
-from ..data.jsonl import JsonlStore, atomic_write_text
 from ..rewards import MIGR_REWARDS
 from ..trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
 from .config import ARMS, BenchmarkConfig
 from .corpus import DOMINANT_MODALITIES, SyntheticCorpus
-from .recognition import build_base_checkpoint, records_with_truth, train_base_model, trainer_args, warm_up_towers
+from .recognition import (
+    DecodedMediaCollator,
+    build_base_checkpoint,     records_with_truth,
+    train_base_model,
+    trainer_args,
+    warm_up_towers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +302,15 @@ def run_arm(
             train_language_model=config.train_language_model,
             **trainer_args(config),
         )
-        trainer = MIGRSFTTrainer(str(base.model_dir), args=args, train_dataset=sft_data.dataset["train"])
+        processor = AutoProcessor.from_pretrained(base.model_dir)
+        collator = DecodedMediaCollator(processor, max_length=args.max_length)
+        trainer = MIGRSFTTrainer(
+            str(base.model_dir),
+            args=args,
+            train_dataset=sft_data.dataset["train"],
+            processing_class=processor,
+            data_collator=collator,
+        )
         trainer.train()
         trainer.save_model(args.output_dir)
         trainer.processing_class.save_pretrained(args.output_dir)
@@ -356,12 +372,11 @@ def predict_heldout(model_dir: Path, corpus: SyntheticCorpus, config: BenchmarkC
     records = read_dfew(corpus.dfew_root, fold=config.fold, split="test")
     reasoner = EmotionReasoner.from_pretrained(model_dir, label_set="dfew", max_new_tokens=config.max_completion_length)
     results = reasoner([record.video for record in records], batch_size=config.eval_batch_size)
-    partial = path.with_suffix(".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        for record, result in zip(records, results):
-            row = {"id": record.id, "label": record.label, "dominant": truth[record.id]["dominant"]}
-            handle.write(json.dumps({**row, "completion": result.raw_text}) + "\n")
-    os.replace(partial, path)
+    lines = [
+        json.dumps({"id": r.id, "label": r.label, "dominant": truth[r.id]["dominant"], "completion": result.raw_text})
+        for r, result in zip(records, results)
+    ]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
 
 
