@@ -246,7 +246,7 @@ def trainer_args(config: BenchmarkConfig) -> dict[str, Any]:
         seed=config.seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         disable_tqdm=True,
     )
 
