@@ -21,6 +21,7 @@ LAYERS = (
     ("trainers", ("trainers",)),
     ("testing", ("testing",)),
     ("applications", ("apps",)),
+    ("synthetic benchmark", ("synthetic",)),
     ("analysis", ("analysis",)),
     ("commands", ("commands", "cli")),
     ("package face", ("__init__",)),

@@ -97,42 +97,96 @@ class SampleCorpus:
     speech: str  # "espeak-ng" or "tones"
 
 
-def render_frames(emotion: str, num_frames: int, size: int = 96, seed: int = 0) -> np.ndarray:
-    """`(num_frames, size, size, 3)` uint8 frames of a cartoon face showing `emotion`, gently moving."""
-    face = FACES[emotion]
+@dataclass(frozen=True)
+class FaceStyle:
+    """How a rendered face looks apart from its expression: offset of its centre and its radius (fractions of the
+    frame), skin and background RGB colours and the std of per-pixel Gaussian noise (0-255 units)."""
+
+    offset: tuple[float, float] = (0.0, 0.0)
+    scale: float = 0.36
+    skin: tuple[int, int, int] | None = None
+    background: tuple[int, int, int] | None = None
+    noise: float = 0.0
+
+
+def face_geometry(emotion: str, intensity: float = 1.0) -> dict[str, float]:
+    """Brow, eyes, curve and opening of `emotion`, interpolated from neutral by `intensity` (0: neutral, 1: full)."""
+    neutral, face = FACES["neutral"], FACES[emotion]
+    return {key: neutral[key] + intensity * (face[key] - neutral[key]) for key in ("brow", "eyes", "curve", "opening")}
+
+
+def render_frames(
+    emotion: str,
+    num_frames: int,
+    size: int = 96,
+    seed: int = 0,
+    intensity: float = 1.0,
+    style: FaceStyle | None = None,
+) -> np.ndarray:
+    """`(num_frames, size, size, 3)` uint8 frames of a cartoon face showing `emotion` at `intensity`, gently moving.
+
+    Feature sizes scale with the face radius, so a face of any frame `size` and `style.scale` keeps its expression.
+    """
+    style = style or FaceStyle()
+    face = face_geometry(emotion, intensity)
     rng = np.random.default_rng(seed)
-    background = tuple(int(c) for c in rng.integers(40, 120, size=3))
+    background = style.background or tuple(int(c) for c in rng.integers(40, 120, size=3))
+    skin = style.skin or FACES[emotion]["skin"]
+    r = size * style.scale
+    unit = r / (96 * 0.36)  # feature sizes were drawn for a radius of 34.56 px
     frames = []
     for index in range(num_frames):
         phase = math.sin(2 * math.pi * index / max(num_frames, 1))
         image = Image.new("RGB", (size, size), background)
         draw = ImageDraw.Draw(image)
-        cx, cy = size / 2 + 2 * phase, size / 2 + phase
-        r = size * 0.36
-        draw.ellipse((cx - r, cy - r * 1.1, cx + r, cy + r * 1.1), fill=face["skin"])
-        eye_h = 3 + 4 * face["eyes"]
+        cx = size / 2 + style.offset[0] * size + 2 * unit * phase
+        cy = size / 2 + style.offset[1] * size + unit * phase
+        draw.ellipse((cx - r, cy - r * 1.1, cx + r, cy + r * 1.1), fill=skin)
+        eye_h = (3 + 4 * face["eyes"]) * unit
+        width = max(1, round(3 * unit))
         for side in (-1, 1):
             ex, ey = cx + side * r * 0.4, cy - r * 0.25
-            draw.ellipse((ex - 5, ey - eye_h / 2, ex + 5, ey + eye_h / 2), fill=(30, 30, 30))
-            tilt = face["brow"] * 5
-            inner, outer = (ex - side * 7, ey - 10 - tilt), (ex + side * 7, ey - 10 + tilt)
-            draw.line([inner, outer], fill=(60, 40, 30), width=3)
+            draw.ellipse((ex - 5 * unit, ey - eye_h / 2, ex + 5 * unit, ey + eye_h / 2), fill=(30, 30, 30))
+            tilt = face["brow"] * 5 * unit
+            inner = (ex - side * 7 * unit, ey - 10 * unit - tilt)
+            outer = (ex + side * 7 * unit, ey - 10 * unit + tilt)
+            draw.line([inner, outer], fill=(60, 40, 30), width=width)
         mouth_w, my = r * 0.55, cy + r * 0.45
-        curve = face["curve"] * 8
-        opening = face["opening"] * (6 + 3 * abs(phase))
-        draw.line([(cx - mouth_w, my - curve), (cx, my + curve), (cx + mouth_w, my - curve)], fill=(150, 40, 50), width=3)
+        curve = face["curve"] * 8 * unit
+        opening = face["opening"] * (6 + 3 * abs(phase)) * unit
+        draw.line([(cx - mouth_w, my - curve), (cx, my + curve), (cx + mouth_w, my - curve)], fill=(150, 40, 50), width=width)
         if opening > 0:
-            draw.ellipse((cx - 6, my - opening / 2 + curve / 2, cx + 6, my + opening / 2 + curve / 2), fill=(90, 20, 30))
-        frames.append(np.asarray(image))
+            draw.ellipse(
+                (cx - 6 * unit, my - opening / 2 + curve / 2, cx + 6 * unit, my + opening / 2 + curve / 2), fill=(90, 20, 30)
+            )
+        frame = np.asarray(image)
+        if style.noise > 0:
+            frame = np.clip(frame + rng.normal(0, style.noise, frame.shape), 0, 255).astype(np.uint8)
+        frames.append(frame)
     return np.stack(frames)
 
 
-def speech(text: str, emotion: str, duration_s: float) -> tuple[np.ndarray, str]:
-    """`(N,)` float32 waveform at 16 kHz saying `text` (espeak-ng) or tones; returns it and the method used."""
-    voice = VOICES[emotion]
+def speech(
+    text: str,
+    emotion: str,
+    duration_s: float,
+    intensity: float = 1.0,
+    pitch_scale: float = 1.0,
+    rate_scale: float = 1.0,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, str]:
+    """`(N,)` float32 waveform at 16 kHz saying `text` (espeak-ng) or tones; returns it and the method used.
+
+    The emotion's pitch and rate (or tone contour and syllable rate) are interpolated from neutral by `intensity`;
+    `pitch_scale` / `rate_scale` set the speaker (1.0: the emotion's own), `noise` adds Gaussian noise of that std.
+    """
+    neutral, voice = VOICES["neutral"], VOICES[emotion]
+    rate = (neutral["rate"] + intensity * (voice["rate"] - neutral["rate"])) * rate_scale
     if shutil.which("espeak-ng"):
+        pitch = (neutral["pitch"] + intensity * (voice["pitch"] - neutral["pitch"])) * pitch_scale
         result = subprocess.run(
-            ["espeak-ng", "--stdout", "-v", "en", "-p", str(voice["pitch"]), "-s", str(voice["rate"]), text],
+            ["espeak-ng", "--stdout", "-v", "en", "-p", str(int(np.clip(pitch, 0, 99))), "-s", str(int(rate)), text],
             capture_output=True,
             check=True,
             timeout=60,
@@ -140,14 +194,19 @@ def speech(text: str, emotion: str, duration_s: float) -> tuple[np.ndarray, str]
         waveform = read_audio(result.stdout, sampling_rate=SAMPLING_RATE)
         method = "espeak-ng"
     else:
-        start, end = voice["tones"]
+        base, (start, end) = neutral["tones"][0], voice["tones"]
+        start = base * (start / base) ** intensity * pitch_scale
+        end = base * (end / base) ** intensity * pitch_scale
         t = np.arange(int(duration_s * SAMPLING_RATE)) / SAMPLING_RATE
         frequency = start + (end - start) * t / duration_s
-        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * rate / neutral["rate"] * t) ** 2
         waveform = (0.3 * envelope * np.sin(2 * np.pi * np.cumsum(frequency) / SAMPLING_RATE)).astype(np.float32)
         method = "tones"
     samples = int(duration_s * SAMPLING_RATE)
-    return np.pad(waveform, (0, max(0, samples - len(waveform))))[:samples], method
+    waveform = np.pad(waveform, (0, max(0, samples - len(waveform))))[:samples]
+    if noise > 0:
+        waveform = waveform + np.random.default_rng(seed).normal(0, noise, waveform.shape)
+    return waveform.astype(np.float32), method
 
 
 def write_clip(path: Path, frames: np.ndarray, waveform: np.ndarray) -> None:
@@ -242,8 +301,10 @@ def make_sample_corpus(root: str | Path, duration_s: float = 2.0) -> SampleCorpu
 
 __all__ = [
     "AU_PATTERNS",
+    "FaceStyle",
     "SampleCorpus",
     "make_sample_corpus",
+    "face_geometry",
     "render_frames",
     "speech",
     "write_openface_csv",
