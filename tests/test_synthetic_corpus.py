@@ -72,7 +72,7 @@ def test_rerun_keeps_clips_and_ground_truth(corpus):
 
 
 def test_tones_without_espeak(tmp_path, monkeypatch):
-    monkeypatch.setattr("migr_hf.sample_data.shutil.which", lambda name: None)
+    monkeypatch.setattr("migr_hf.testing.sample_data.shutil.which", lambda name: None)
     monkeypatch.setattr("migr_hf.synthetic.corpus.shutil.which", lambda name: None)
     corpus = make_synthetic_corpus(tmp_path, CorpusSpec(num_dfew=2, num_emer=0, duration_s=(2.0, 2.0)), show_progress=False)
     assert corpus.speech == "tones"

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def _path_problems(model: str, clips: list[str]) -> tuple[str | None, dict[str, str]]:
     """What is wrong with ``--model`` (a local path that does not exist) and with each clip, before loading."""
-    from ..models.migr_omni.media import is_remote
+    from ..media import is_remote
 
     hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model) is not None and not model.startswith(".")
     model_problem = None

@@ -1,7 +1,7 @@
 """A synthetic audio-visual emotion corpus whose emotion-dominant modality is known, in the official layouts.
 
-Every clip is a rendered cartoon face (`migr_hf.sample_data.render_frames`) with speech
-(`migr_hf.sample_data.speech`: espeak-ng when installed, else tone sequences), and a recorded ground truth:
+Every clip is a rendered cartoon face (`migr_hf.testing.sample_data.render_frames`) with speech
+(`migr_hf.testing.sample_data.speech`: espeak-ng when installed, else tone sequences), and a recorded ground truth:
 
 - ``audio``: the voice carries the label emotion at full intensity; the face is neutral or shows a faint
   distractor emotion (intensity `ClipSpec.weak_intensity`);
