@@ -84,6 +84,16 @@ def test_peak_frame_is_chosen_by_the_most_frequent_aus(tmp_path, config):
     assert set(evidence.matched) == {"happy"}
 
 
+def test_blinks_never_choose_the_peak_frame(tmp_path, config):
+    bumps = [
+        (20, {"AU45": 5.0}),  # a strong blink: the highest summed intensity when AU45 counted
+        (60, {"AU06": 1.5, "AU12": 1.5}),
+    ]
+    path = write_openface_csv(tmp_path / "x.csv", bumps=bumps, num_frames=100)
+    evidence = analyze_frames(read_openface_csv(path), config)
+    assert evidence.frame == 61 and set(evidence.matched) == {"happy"}
+
+
 def test_exact_match_semantics(tmp_path, config):
     happy = write_openface_csv(tmp_path / "happy.csv", HAPPY_AUS)
     assert fau_decision("dfew", "happy", happy, config).keep

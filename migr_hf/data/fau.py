@@ -4,7 +4,8 @@ peak frame match its target emotion, and nothing else, in the FAU-emotion table.
 Procedure for one clip (thresholds from `FAUThresholds`, defaults in ``fau_emotion_table.yaml``):
 
 1. Frames with a tracked face (``success == 1``, ``confidence >= min_confidence``); none -> `NoFaceError`.
-2. Signal = per-frame sum of all AU intensities (``AUxx_r``). Candidate peaks = its local maxima with height
+2. Signal = per-frame sum of the AU intensities (``AUxx_r``) except blink (AU45: eyes closing carries no emotion and
+   would otherwise make a blink the peak; AU45 is still reported as evidence). Candidate peaks = its local maxima with height
    ``>= peak_height``, at least ``peak_distance`` frames apart (`find_peaks`, the semantics of
    ``scipy.signal.find_peaks``); when there is none (too short or monotonic), the frame of the global maximum.
 3. Most frequent AUs = the AUs active (``AUxx_r > active_intensity``) at the largest number of candidate peaks.
@@ -196,18 +197,23 @@ class FAUEvidence:
         )
 
 
+# Blink: left out when choosing the peak frame.
+BLINK_AU = "AU45"
+
+
 def analyze_frames(frames: OpenFaceFrames, config: FAUConfig) -> FAUEvidence:
     """Peak frame, active AUs and matched emotions of one clip (steps 1-4 of the module docstring)."""
     th = config.thresholds
     frames = frames.successful(th.min_confidence)
-    total = frames.intensity.sum(axis=1)
+    expressive = frames.intensity[:, [au != BLINK_AU for au in frames.intensity_aus]]
+    total = expressive.sum(axis=1)
     candidates = find_peaks(total, height=th.peak_height, distance=th.peak_distance)
     if len(candidates) == 0:
         candidates = np.asarray([int(np.argmax(total))])
-    active = frames.intensity[candidates] > th.active_intensity
+    active = expressive[candidates] > th.active_intensity
     counts = active.sum(axis=0)
     frequent = counts == counts.max() if counts.max() > 0 else np.ones_like(counts, dtype=bool)
-    peak = int(candidates[int(np.argmax(frames.intensity[candidates][:, frequent].sum(axis=1)))])
+    peak = int(candidates[int(np.argmax(expressive[candidates][:, frequent].sum(axis=1)))])
 
     intensity = dict(zip(frames.intensity_aus, frames.intensity[peak].tolist(), strict=True))
     present = {au for au, on in zip(frames.presence_aus, frames.presence[peak], strict=True) if on}
