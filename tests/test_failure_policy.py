@@ -9,7 +9,7 @@ from data_fixtures import FakeEstimator, make_dfew_tree
 from migr_hf.data.builder import build_grpo_dataset
 from migr_hf.data.jsonl import FailureLog, FailurePolicy, TooManyFailuresError
 from migr_hf.data.modality_importance import estimate_modality_importance
-from migr_hf.data.records import SampleRecord
+from migr_hf.data.records import Failure, FailureReason, SampleRecord
 
 
 class BrokenEstimator:
@@ -110,3 +110,23 @@ def test_command_line_reports_a_stopped_stage_in_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("migr-hf build-data: stopped:")]
     assert len(lines) == 1 and "kept no sample" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_watched_stage_stops_as_soon_as_most_of_what_it_tried_failed():
+    failures = FailureLog()
+    seen = []
+    with pytest.raises(TooManyFailuresError, match=r"^Clip check failed for 3 of 5 samples"):
+        for record in failures.watch("Clip check", _records(100)):
+            seen.append(record.id)
+            if len(seen) in (1, 3, 5):
+                failures.add(Failure(record.id, "dfew", record.video, FailureReason.MISSING_CLIP, "no such file"))
+    assert len(seen) == 5
+
+
+def test_watched_stage_with_isolated_failures_goes_through():
+    failures = FailureLog()
+    records = _records(10)
+    for record in failures.watch("FAU filter", records):
+        if record.id in ("dfew-00002", "dfew-00007"):
+            failures.add(Failure(record.id, "dfew", record.video, FailureReason.NO_FACE, "no tracked face"))
+    assert failures.ids() == {"dfew-00002", "dfew-00007"}

@@ -22,10 +22,8 @@ def check_clips(
     """Records whose clip exists and probes with a video (and, with ``require_audio``, an audio) stream; the others
     go to ``failures`` (missing_clip, corrupt_clip, no_video_stream, no_audio_stream)."""
     good = []
-    first_failure = len(failures)
-    for tried, record in enumerate(tqdm(records, desc="checking clips", unit="clip", disable=not show_progress), 1):
-        if tried > 1:
-            failures.check("Clip check", tried=tried - 1, start=first_failure)
+    bar = tqdm(records, desc="checking clips", unit="clip", disable=not show_progress)
+    for record in failures.watch("Clip check", bar):
         path = record.video
         if path is None or not os.path.isfile(path):
             failures.add(Failure(record.id, record.source, path or "", FailureReason.MISSING_CLIP, "no such file"))
@@ -41,5 +39,4 @@ def check_clips(
             failures.add(Failure(record.id, record.source, path, FailureReason.NO_AUDIO_STREAM, ""))
         else:
             good.append(record)
-    failures.check("Clip check", tried=len(records), start=first_failure)
     return good

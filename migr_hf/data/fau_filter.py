@@ -54,10 +54,8 @@ def fau_filter(
     config_key = _fingerprint(config.to_dict())
     kept: list[SampleRecord] = []
     outcomes: Counter[str] = Counter()
-    first_failure = len(failures)
-    for tried, record in enumerate(tqdm(candidates, desc="FAU filter", unit="clip", disable=not show_progress), 1):
-        if tried > 1:
-            failures.check("FAU filter", tried=tried - 1, start=first_failure)
+    bar = tqdm(candidates, desc="FAU filter", unit="clip", disable=not show_progress)
+    for record in failures.watch("FAU filter", bar):
         stored = store.get(record.id)
         context = (contexts or {}).get(record.id)
         if (
@@ -96,7 +94,6 @@ def fau_filter(
             kept.append(SampleRecord.from_dict({**record.to_dict(), schema.REASONING: reasoning}))
         store.append(row)
         outcomes[decision.outcome] += 1
-    failures.check("FAU filter", tried=len(candidates), start=first_failure)
     return kept, dict(sorted(outcomes.items()))
 
 

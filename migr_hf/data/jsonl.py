@@ -19,11 +19,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .records import Failure
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def user_file_mode() -> int:
@@ -227,6 +229,16 @@ class FailureLog:
     def ids(self) -> set[str]:
         """Ids of the failed samples."""
         return {failure.id for failure in self.failures if failure.id is not None}
+
+    def watch(self, stage: str, items: Iterable[T]) -> Iterator[T]:
+        """Yield ``items`` one by one and, after the caller has handled each, `check` the failures recorded since
+        the first one against the policy: a stage stops as soon as it fails for most of what it tried."""
+        start = len(self.failures)
+        tried = 0
+        for item in items:
+            yield item
+            tried += 1
+            self.check(stage, tried, start)
 
     def check(self, stage: str, tried: int, start: int = 0) -> None:
         """Raise `TooManyFailuresError` when the failures recorded since index ``start`` (the stage's own) exceed
