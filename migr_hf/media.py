@@ -25,16 +25,23 @@ Frame count ``M`` (the input of :func:`sample_frame_indices`)
     The container's frame count (``nb_frames``, e.g. the sample table of an MP4) when it is non-zero,
     otherwise ``round(length_s * average_rate)`` with the stream's length taken from, in this order, the
     stream duration, the Matroska ``DURATION`` tag (an end timestamp, so the stream start is subtracted),
-    the container duration. When none of these exist, or the stream has no start timestamp or no frame
-    rate (raw elementary streams such as ``.h264``), every frame is decoded and ``M`` is the number of
-    decoded frames.
+    the container duration. With ``frame_selection="index"``, the number of video packets instead. When
+    none of these exist, or the stream has no start timestamp or no frame rate (raw elementary streams such
+    as ``.h264``), every frame is decoded and ``M`` is the number of decoded frames.
 
-Frame ``i`` and timestamps
-    Frame ``i`` is the first decoded frame whose pts is at least
+Frame ``i`` and timestamps (``frame_selection``)
+    ``"time"`` (default): frame ``i`` is the first decoded frame whose pts is at least
     ``start + (i - 1/2) / average_rate`` (pts and start in the stream's time base). For a constant-frame-rate
     stream this is exactly the ``i``-th frame; the half-frame margin absorbs rounded timestamps. For a
-    variable-frame-rate stream it is the frame on screen at ``start + i / average_rate``, which can differ
-    from the ``i``-th frame in decoding order that decord would return.
+    variable-frame-rate stream it is the frame on screen at ``start + i / average_rate``: frames are spread
+    evenly in time, whatever the frame spacing.
+    ``"index"``: decord's rule, which the original HumanOmni code uses. ``M`` is the number of video packets
+    (one per frame) and frame ``i`` is the ``i``-th frame in presentation order (packet pts sorted), whatever
+    its time: frames are spread evenly in count, so a burst of short frames gets more of them. The packets
+    are read once (not decoded) to list their pts; frames are then reached by the same seeking as ``"time"``.
+    Both rules pick the same frames on constant-frame-rate clips; use ``"index"`` to reproduce a baseline's
+    inputs exactly on variable-frame-rate clips. Decoded frames given as arrays have no timestamps: both
+    rules pick by position.
 
 Seeking
     Targets are visited in increasing order. For each one the decoder seeks to the keyframe at or before
@@ -68,6 +75,7 @@ Audio
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 import math
@@ -96,6 +104,8 @@ _OVERSHOOT_FRACTION = 0.05
 _OVERSHOOT_MIN_FRAMES = 2
 _REWIND_MARGIN_TICKS = 1 << 40
 NO_VIDEO_STREAM = "no video stream"
+# How frame `i` of the sampling rule is found in a clip (module docstring, "Frame `i` and timestamps").
+FRAME_SELECTIONS = ("time", "index")
 
 
 class MediaError(ValueError):
@@ -202,13 +212,18 @@ def probe_media(source: MediaSource) -> MediaInfo:
         )
 
 
-def read_video_frames(source: MediaSource | np.ndarray | list[np.ndarray], num_frames: int = 8) -> np.ndarray:
+def read_video_frames(
+    source: MediaSource | np.ndarray | list[np.ndarray], num_frames: int = 8, frame_selection: str = "time"
+) -> np.ndarray:
     """Sample ``num_frames`` frames of a video with :func:`sample_frame_indices`, seeking between them.
 
     Args:
         source: A media source, or already-decoded frames: a uint8 array ``(M, H, W, 3)`` or a list of
             ``(H, W, 3)`` uint8 arrays, to which the same index rule is applied.
         num_frames: Number of frames ``T`` to return.
+        frame_selection: ``"time"`` (frame ``i`` is the one on screen at ``start + i / average_rate``) or
+            ``"index"`` (the ``i``-th frame, as decord picks it); they differ on variable-frame-rate clips
+            only (module docstring).
 
     Returns:
         uint8 RGB array ``(num_frames, H, W, 3)`` in display orientation.
@@ -218,6 +233,8 @@ def read_video_frames(source: MediaSource | np.ndarray | list[np.ndarray], num_f
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if frame_selection not in FRAME_SELECTIONS:
+        raise ValueError(f"frame_selection must be one of {FRAME_SELECTIONS}, got {frame_selection!r}")
     if isinstance(source, (np.ndarray, list)):
         return _sample_decoded_frames(source, num_frames)
     with _open_container(source) as (container, name):
@@ -228,8 +245,16 @@ def read_video_frames(source: MediaSource | np.ndarray | list[np.ndarray], num_f
         if timeline is None:
             logger.debug("%s: no usable timestamps or frame count; decoding every frame", name)
             frames = _select_by_full_decode(_demux_all(container, video), num_frames, name)
-        else:
+        elif frame_selection == "time":
             frames = _select_by_seeking(container, video, timeline, num_frames, name)
+        else:
+            packets = _demux_all(container, video)
+            frame_pts = [packet.pts for packet in packets if packet.size]  # one packet per frame, as decord counts
+            if not frame_pts or None in frame_pts:
+                logger.debug("%s: video packets without timestamps; decoding every frame", name)
+                frames = _select_by_full_decode(packets, num_frames, name)
+            else:
+                frames = _select_by_seeking(container, video, timeline, num_frames, name, sorted(frame_pts))
         rotation = _display_rotation(frames[0], video)
         reformatter = VideoReformatter()
         return np.stack([_to_rgb(frame, rotation, reformatter) for frame in frames])
@@ -467,13 +492,24 @@ def _select_by_seeking(
     timeline: _Timeline,
     num_frames: int,
     name: str,
+    frame_pts: list[int] | None = None,
 ) -> list[av.VideoFrame]:
-    indices = sample_frame_indices(timeline.num_frames, num_frames)
+    """Frames of the sampled indices: by time (``frame_pts`` is ``None``), or frame ``i`` is the one with pts
+    ``frame_pts[i]`` (the index rule; ``frame_pts`` sorted)."""
+    if frame_pts is None:
+        total, count_source, threshold = timeline.num_frames, timeline.count_source, timeline.threshold
+    else:
+        total, count_source = len(frame_pts), "packet count"
+
+        def threshold(index: int) -> Fraction:
+            return Fraction(frame_pts[index])
+
+    indices = sample_frame_indices(total, num_frames)
     decoder = _SeekingDecoder(container, stream, timeline, name)
     found: dict[int, av.VideoFrame] = {}
     missing: list[int] = []
     for index in sorted(set(indices.tolist())):
-        frame = decoder.frame_at(timeline.threshold(index))
+        frame = decoder.frame_at(threshold(index))
         if frame is None:
             missing.append(index)
         else:
@@ -482,20 +518,23 @@ def _select_by_seeking(
         last = decoder.last
         if last is None:
             raise MediaError(name, "video stream has no decodable frames")
-        last_index = timeline.index_of(last.pts)
-        overshoot = timeline.num_frames - 1 - last_index
-        tolerance = max(_OVERSHOOT_MIN_FRAMES, math.ceil(_OVERSHOOT_FRACTION * timeline.num_frames))
+        if frame_pts is None:
+            last_index = timeline.index_of(last.pts)
+        else:
+            last_index = bisect.bisect_right(frame_pts, last.pts) - 1
+        overshoot = total - 1 - last_index
+        tolerance = max(_OVERSHOOT_MIN_FRAMES, math.ceil(_OVERSHOOT_FRACTION * total))
         if overshoot > tolerance:
             raise MediaError(
                 name,
-                f"truncated or corrupt: the {timeline.count_source} gives {timeline.num_frames} frames "
+                f"truncated or corrupt: the {count_source} gives {total} frames "
                 f"but the video stream ends at frame {last_index}",
             )
         logger.debug(
             "%s: %s %d overshoots the last frame %d; indices %s use the last frame",
             name,
-            timeline.count_source,
-            timeline.num_frames,
+            count_source,
+            total,
             last_index,
             missing,
         )

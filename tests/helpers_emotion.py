@@ -3,12 +3,19 @@ classifier (the loopback OpenAI-compatible server is in ``llm_server.py``)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
 
 from migr_hf.classifiers import EmotionClassifier
 
@@ -46,11 +53,13 @@ def build_tiny_classifier(
     bias: Sequence[float] | None = None,
     generic_names: bool = False,
     seed: int = 0,
+    architecture: str = "bert",
 ) -> Path:
-    """Save a tiny random BERT sequence classifier and its WordPiece tokenizer (trained here) to ``path``.
+    """Save a tiny random BERT (or RoBERTa) sequence classifier and a WordPiece tokenizer (trained here) to ``path``.
 
-    ``bias`` zeroes the classification head's weight and sets its bias, so every input gets exactly these
-    logits. ``generic_names`` saves ``LABEL_i`` names instead of ``labels``.
+    ``bias`` zeroes the classification head's last weight and sets its bias, so every input gets exactly these
+    logits. ``generic_names`` saves ``LABEL_i`` names instead of ``labels``. ``architecture="roberta"`` has the
+    shape of RoBERTa GoEmotions checkpoints (``RobertaForSequenceClassification``, as ERV's trainer loads).
     """
     path = Path(path)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -73,23 +82,41 @@ def build_tiny_classifier(
         mask_token="[MASK]",
     )
     torch.manual_seed(seed)
-    config = BertConfig(
+    config_class, model_class = {
+        "bert": (BertConfig, BertForSequenceClassification),
+        "roberta": (RobertaConfig, RobertaForSequenceClassification),
+    }[architecture]
+    config = config_class(
         vocab_size=fast.vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=130,  # RoBERTa's positions start after the padding id
+        pad_token_id=fast.pad_token_id,
         num_labels=len(labels),
         id2label={i: (f"LABEL_{i}" if generic_names else name) for i, name in enumerate(labels)},
         label2id={(f"LABEL_{i}" if generic_names else name): i for i, name in enumerate(labels)},
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
     )
-    model = BertForSequenceClassification(config).eval()
+    model = model_class(config).eval()
     if bias is not None:
+        head = model.classifier if architecture == "bert" else model.classifier.out_proj
         with torch.no_grad():
-            model.classifier.weight.zero_()
-            model.classifier.bias.copy_(torch.tensor(list(bias), dtype=torch.float32))
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor(list(bias), dtype=torch.float32))
     model.save_pretrained(path)
     fast.save_pretrained(path)
     return path
+
+
+def cache_hub_model(cache_dir: str | Path, repo_id: str, folder: str | Path) -> Path:
+    """Put the files of ``folder`` in a Hub cache at ``cache_dir`` as the snapshot of ``repo_id``'s main branch,
+    as ``huggingface_hub`` lays out a download; returns the snapshot folder."""
+    commit = "0" * 40
+    repo = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(folder, snapshot)
+    return snapshot

@@ -1,20 +1,28 @@
 import json
+import logging
 
 import pytest
 import torch
-from helpers_emotion import ScriptedClassifier, build_tiny_classifier
+from helpers_emotion import ScriptedClassifier, build_tiny_classifier, cache_hub_model
+from huggingface_hub import constants as hub_constants
 
 from migr_hf.classifiers import (
+    ERV_MODEL_ID,
+    GOEMOTIONS_LABEL_MAPS,
     GOEMOTIONS_LABELS,
+    UNMAPPED,
     LexiconEmotionClassifier,
     LLMJudgeClassifier,
     SequenceEmotionClassifier,
+    describe_classifier_spec,
     get_classifier,
     load_emotion_sentences,
+    resolve_classifier_spec,
     score_classifier,
 )
 from migr_hf.classifiers.offline import LEXICON_PATH
-from migr_hf.labels import LabelSet
+from migr_hf.classifiers.presets import GOEMOTIONS_PATH, load_goemotions_maps
+from migr_hf.labels import LabelSet, get_label_set
 
 # ---- interface and cache -------------------------------------------------------------------------------------
 
@@ -173,15 +181,17 @@ def test_multi_label_threshold_top_k_and_maps(goemotions_path):
     assert SequenceEmotionClassifier(str(goemotions_path), multi_label=False).predict(["x"], "dfew") == [("happy",)]
 
 
-def test_unmapped_model_labels_are_dropped(tmp_path):
+def test_unmapped_model_labels_are_kept_as_unmapped(tmp_path):
     bias = [-6.0] * 28
     bias[GOEMOTIONS_LABELS.index("admiration")] = 3.0
     bias[GOEMOTIONS_LABELS.index("nervousness")] = 1.0
     clf = SequenceEmotionClassifier(str(build_tiny_classifier(tmp_path, GOEMOTIONS_LABELS, bias=bias)))
-    assert clf.predict(["x"], "mafw") == [("anxiety",)]
-    assert clf.predict(["x"], "emer") == [("worried",)]
-    assert clf.predict(["x"], "dfew") == [()]
-    assert clf.classify(["x"], "dfew") == [frozenset()]
+    assert clf.predict(["x"], "mafw") == [(UNMAPPED, "anxiety")]
+    assert clf.predict(["x"], "emer") == [(UNMAPPED, "worried")]
+    assert clf.predict(["x"], "dfew") == [(UNMAPPED,)]
+    assert clf.classify(["x"], "dfew") == [frozenset({UNMAPPED})]
+    # a judgement is a label word: the unmapped label is skipped, and none at all reads as neutral
+    assert clf.judge(["x"], "mafw") == ["anxiety"]
     assert clf.judge(["x"], "dfew") == ["neutral"]
 
 
@@ -215,11 +225,12 @@ def test_batching_matches_one_by_one_and_is_cached(tmp_path):
     with torch.inference_mode():
         encoded = single.tokenizer(texts[1], return_tensors="pt")
         probs = single.model(**encoded).logits.sigmoid()[0]
-    expected = [GOEMOTIONS_LABELS[i] for i in probs.argsort(descending=True)[:5].tolist() if probs[i] >= 0.5]
+    expected = [GOEMOTIONS_LABELS[i] for i in probs.argsort(descending=True)[:5].tolist() if probs[i] > 0.5]
     words = {"joy": "happiness", "nervousness": "anxiety", "grief": "helplessness", "disapproval": "contempt"}
     mapped = [words.get(name, name) for name in expected or [GOEMOTIONS_LABELS[int(probs.argmax())]]]
+    mafw_words = set(batched.label_maps["mafw"].values())
     assert batched.predict([texts[1]], "mafw")[0] == tuple(
-        w for w in mapped if w in batched.label_maps["mafw"].values()
+        dict.fromkeys(w if w in mafw_words else UNMAPPED for w in mapped)
     )
     batched.predict(texts, "mafw")
     assert len(calls) == 2  # served from the cache
@@ -254,3 +265,122 @@ def test_get_classifier_specs(goemotions_path, tmp_path, monkeypatch):
         get_classifier(sequence, top_k=2)
     with pytest.raises(ValueError, match="non-empty string"):
         get_classifier("  ")
+
+
+# ---- ERV's sentence classifier: the "erv" preset, "auto" --------------------------------------------------------
+
+# ERV's GOEMOTION_TO_LABEL (utils_reward_ERV.py): MAFW word -> GoEmotions output index.
+ERV_INDICES = {
+    "happiness": 17, "anger": 2, "disgust": 11, "fear": 14, "sadness": 25, "surprise": 26, "neutral": 27,
+    "anxiety": 19, "helplessness": 16, "disappointment": 9, "contempt": 10,
+}  # fmt: skip
+DFEW_SPELLING = {"happiness": "happy", "anger": "angry", "sadness": "sad"}  # ERV's match_emotion_key_DFEW
+
+
+def goemotions_bias(**logits):
+    """Head bias: the given GoEmotions logits, -6 (p = 0.0025) for every other label."""
+    bias = [-6.0] * 28
+    for name, value in logits.items():
+        bias[GOEMOTIONS_LABELS.index(name)] = value
+    return bias
+
+
+@pytest.fixture(scope="module")
+def erv_copy(tmp_path_factory):
+    """A tiny RoBERTa with the shape of ERV's checkpoint: 28 GoEmotions names, multi-label. Logits: admiration 3.0
+    (p = .953), neutral 1.0 (.731), nervousness 0.5 (.622), grief -2.19 (.1006), fear -2.2 (.0998)."""
+    bias = goemotions_bias(admiration=3.0, neutral=1.0, nervousness=0.5, grief=-2.19, fear=-2.2)
+    return build_tiny_classifier(tmp_path_factory.mktemp("erv"), GOEMOTIONS_LABELS, bias=bias, architecture="roberta")
+
+
+def test_label_maps_are_ervs_table(tmp_path):
+    """The data file holds ERV's eleven GoEmotions indices (DFEW under its own spelling), every other label null."""
+    assert GOEMOTIONS_LABELS[17] == "joy" and len(GOEMOTIONS_LABELS) == 28
+    for name, spelling in (("mafw", {}), ("dfew", DFEW_SPELLING)):
+        expected = {GOEMOTIONS_LABELS[i]: spelling.get(word, word) for word, i in ERV_INDICES.items()}
+        expected = {label: word for label, word in expected.items() if word in get_label_set(name)}
+        assert {label: word for label, word in GOEMOTIONS_LABEL_MAPS[name].items() if word} == expected
+        assert set(GOEMOTIONS_LABEL_MAPS[name]) == set(GOEMOTIONS_LABELS)  # unmapped labels are listed as null
+    worried = {label for label, word in GOEMOTIONS_LABEL_MAPS["emer"].items() if word == "worried"}
+    assert worried == {"fear", "nervousness"}
+    data = json.loads(GOEMOTIONS_PATH.read_text())
+    assert "utils_reward_ERV.py" in data["_meta"]["dfew_mafw"] and "migr-hf's own" in data["_meta"]["emer"]
+    data["label_maps"]["dfew"]["joy"] = "happiness"
+    (tmp_path / "maps.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"maps.json: label_maps\['dfew'\] .* outside dfew: \['happiness'\]"):
+        load_goemotions_maps(tmp_path / "maps.json")
+
+
+def test_erv_preset_threshold_top2_and_mapping(erv_copy):
+    clf = get_classifier("erv", model=str(erv_copy))
+    assert isinstance(clf, SequenceEmotionClassifier) and clf.preset == "erv" and clf.max_length is None
+    assert (clf.threshold, clf.top_k, clf.multi_label) == (0.1, 2, True)
+    # three labels pass 0.1; the top 2 are admiration (no DFEW/MAFW word) and neutral
+    assert clf.predict(["x"], "dfew") == [(UNMAPPED, "neutral")]
+    assert clf.predict(["x"], "mafw") == [(UNMAPPED, "neutral")]
+    assert clf.judge(["x"], "mafw") == ["neutral"]
+    # top 5: nervousness (anxiety) and grief (.1006 > 0.1, helplessness) join; fear (.0998) does not pass
+    wide = get_classifier(f"erv:{erv_copy}", top_k=5)
+    assert wide.predict(["x"], "mafw") == [(UNMAPPED, "neutral", "anxiety", "helplessness")]
+    assert wide.predict(["x"], "dfew") == [(UNMAPPED, "neutral")]
+    assert wide.name == str(erv_copy)
+    assert repr(clf).startswith(f"SequenceEmotionClassifier(preset='erv', '{erv_copy}', multi_label, threshold=0.1")
+    with pytest.raises(ValueError, match="names a model and model="):
+        get_classifier(f"erv:{erv_copy}", model="other")
+    with pytest.raises(KeyError, match="unknown sequence-classifier preset"):
+        SequenceEmotionClassifier.from_preset("goemotions")
+
+
+def test_erv_preset_reads_outputs_by_index_and_falls_back_to_the_argmax(tmp_path):
+    # Output 17 is joy in GoEmotions order, whatever the config calls it (ERV reads indices).
+    shuffled = tuple(reversed(GOEMOTIONS_LABELS))
+    bias = [-6.0] * 28
+    bias[17] = -2.5  # p = .0759: nothing passes 0.1, so the argmax is kept
+    path = build_tiny_classifier(tmp_path, shuffled, bias=bias, architecture="roberta")
+    assert get_classifier("erv", model=str(path)).predict(["x"], "dfew") == [("happy",)]
+    assert SequenceEmotionClassifier(str(path)).id2label[17] == "disapproval"  # the config's names otherwise
+
+
+def test_auto_picks_erv_only_when_its_model_is_available(tmp_path, monkeypatch, caplog, erv_copy):
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    with caplog.at_level(logging.WARNING, logger="migr_hf.classifiers"):
+        assert resolve_classifier_spec("auto") == "offline"
+    assert "'auto' -> 'offline'" in caplog.text and "HF_HUB_OFFLINE" in caplog.text
+    assert isinstance(get_classifier("auto"), LexiconEmotionClassifier)
+    assert resolve_classifier_spec("erv") == "erv" and resolve_classifier_spec("offline") == "offline"
+
+    # ERV's model in the Hub cache (offline): "auto" is the preset, loaded from the cache
+    cache_hub_model(tmp_path / "hub", ERV_MODEL_ID, erv_copy)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="migr_hf.classifiers"):
+        clf = get_classifier("auto")
+    assert "'auto' -> 'erv'" in caplog.text
+    assert clf.preset == "erv" and clf.name == ERV_MODEL_ID
+    assert clf.predict(["x"], "dfew") == [(UNMAPPED, "neutral")]
+
+
+def test_specs_in_words():
+    assert describe_classifier_spec("offline") == "migr-hf's offline emotion lexicon (`offline`)"
+    assert describe_classifier_spec("erv").startswith(f"ERV's sentence classifier `{ERV_MODEL_ID}` (preset `erv`")
+    assert describe_classifier_spec("erv:/m").startswith("ERV's sentence classifier `/m`")
+    assert describe_classifier_spec("llm:judge") == "LLM judge `judge`"
+    assert describe_classifier_spec("hf:org/x") == describe_classifier_spec("org/x") == "sequence classifier `org/x`"
+
+
+def test_evaluation_report_names_the_erv_judge(erv_copy, tmp_path):
+    from migr_hf.evaluation import evaluate_predictions
+
+    completion = "<think>She admires him.</think><answer>{}</answer>"
+    records = [
+        {"id": str(i), "label": label, "completion": completion.format(label)}
+        for i, label in enumerate(["neutral", "sad"])
+    ]
+    (tmp_path / "preds.jsonl").write_text("\n".join(json.dumps(record) for record in records))
+    judge = get_classifier("erv", model=str(erv_copy))
+    report = evaluate_predictions(tmp_path / "preds.jsonl", label_set="dfew", judge=judge, compare_reasoning=False)
+    # every reasoning reads as (UNMAPPED, neutral): the judgement is neutral, right for the first sample only
+    assert report["table1"]["EEA"] == 0.5
+    assert report["judge"].startswith("SequenceEmotionClassifier(preset='erv'")
+    assert f"Judge: {report['judge']}." in (tmp_path / "preds_eval" / "report.md").read_text()

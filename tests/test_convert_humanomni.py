@@ -187,12 +187,15 @@ def test_tokenizer_larger_than_the_embedding_resizes(tmp_path):
     assert converted.config.text_config.vocab_size == rows
 
 
-def test_reasoning_tags_can_be_left_out_for_exact_baseline_tokenization(tmp_path):
+def test_reasoning_tags_and_frame_rules_can_follow_the_baseline_exactly(tmp_path):
     model, tokenizer, gate_dir = reference_model(tmp_path)
     source = write_humanomni_checkpoint(tmp_path / "humanomni", model, tokenizer=tokenizer, gate_tokenizer_dir=gate_dir)
-    report = convert_humanomni_checkpoint(source, tmp_path / "out", add_reasoning_tags=False)
+    report = convert_humanomni_checkpoint(
+        source, tmp_path / "out", add_reasoning_tags=False, frame_mode="squash", frame_selection="index"
+    )
     assert report.added_tokens == ["<video>", "<audio>"]
     processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    assert (processor.frame_mode, processor.frame_selection) == ("squash", "index")  # the baselines' frames
     text = "Output the thinking process in <think> </think> tags."
     assert processor.tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
 

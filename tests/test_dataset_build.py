@@ -344,7 +344,10 @@ def test_grpo_build_with_mi_file_embedded_media_and_relative_paths(trees, tmp_pa
         "dfew": 7,
         "mafw": 2,
     }
-    assert "Media are embedded" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "Media are embedded" in card
+    # the card says which sentence classifier the rewards use: none at build time, ERV's at training
+    assert "No sentence classifier was used to build it" in card and "`Rhatanii/Emo_Classifier`, preset `erv`" in card
 
 
 def test_builders_reject_incomplete_arguments(trees, tmp_path):

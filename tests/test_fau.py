@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from data_fixtures import ANGRY_AUS, DISGUST_AUS, HAPPY_AUS, SAD_AUS, WORRIED_AUS, write_openface_csv
 
 from migr_hf.data.fau import FAUConfig, analyze_frames, fau_decision, find_peaks, load_fau_config
@@ -39,6 +40,42 @@ def test_default_table_and_thresholds_follow_data_formats(config):
     assert config.table_emotion("mafw", "helplessness") is None
     with pytest.raises(KeyError):
         config.table_emotion("dfew", "contempt")
+
+
+def test_every_table_row_names_its_source(config):
+    assert set(config.sources) == set(config.emotions)
+    for emotion, source in config.sources.items():
+        assert source.split(";")[0].split(" (")[0] in ("MER-Factory", "Emotion-LLaMA", "migr-hf"), emotion
+    # Emotion-LLaMA documents no disgust combination; MER-Factory's table has {AU09, AU15} since commit 62264ef.
+    assert config.sources["disgust"].startswith("MER-Factory (since commit 62264ef)")
+    assert "Emotion-LLaMA documents none" in config.sources["disgust"]
+
+
+def test_sources_are_kept_on_load_and_left_out_of_the_decision_fingerprint(tmp_path, config):
+    rows = config.to_dict()["emotions"]
+    assert rows["worried"] == {"aus": ["AU28", "AU20"], "source": "MER-Factory"}
+    assert FAUConfig.from_dict(config.to_dict()) == config
+    # A bare AU list (override files) has no source; the AUs are the same either way.
+    table = {**rows, "worried": ["AU28", "AU20"], "fear": {"aus": rows["fear"]["aus"], "source": "migr-hf"}}
+    (tmp_path / "table.yaml").write_text(yaml.safe_dump({"emotions": table}))
+    loaded = FAUConfig.from_file(tmp_path / "table.yaml")
+    assert loaded.emotions == config.emotions
+    assert "worried" not in loaded.sources and loaded.sources["fear"] == "migr-hf"
+    assert loaded.to_dict()["emotions"]["worried"] == ["AU28", "AU20"]
+    assert loaded.to_dict(sources=False) == config.to_dict(sources=False)
+    assert all(isinstance(aus, list) for aus in config.to_dict(sources=False)["emotions"].values())
+    # an override of the thresholds keeps the shipped rows and their sources
+    (tmp_path / "strict.yaml").write_text("thresholds:\n  min_mean_intensity: 4.0\n")
+    assert FAUConfig.from_file(tmp_path / "strict.yaml").sources == config.sources
+    for row, match in (
+        ({"aus": ["AU12"], "sourse": "x"}, "a row is an AU list or"),
+        ({"source": "x"}, "a row is an AU list or"),
+        ({"aus": ["AU12"], "source": ""}, "source must be a non-empty string"),
+        ("AU12", "AUs must be a list"),
+    ):
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"emotions": {**rows, "happy": row}}))
+        with pytest.raises(ValueError, match=f"emotion 'happy': {match}"):
+            FAUConfig.from_file(tmp_path / "bad.yaml")
 
 
 @pytest.mark.parametrize(

@@ -173,6 +173,26 @@ def test_push_model_command(tmp_path, capsys):
     card = ModelCard(api.upload_file.call_args.kwargs["path_or_fileobj"].decode())
     assert card.data.model_name == "MIGR-Omni" and len(card.data.eval_results) == 5
     assert "pushed https://huggingface.co/org/MIGR-Omni" in capsys.readouterr().out
+    assert "## Training" not in card.text  # no training config beside the checkpoint, no --reward-classifier
+
+
+@pytest.mark.parametrize(
+    ("saved", "flag", "named"),
+    [
+        ("erv", None, "ERV's sentence classifier `Rhatanii/Emo_Classifier` (preset `erv`"),
+        ("offline", None, "migr-hf's offline emotion lexicon (`offline`)"),
+        ("erv", "erv:/models/emo", "ERV's sentence classifier `/models/emo` (preset `erv`"),
+    ],
+)
+def test_push_model_card_names_the_reward_classifier(tmp_path, saved, flag, named):
+    """The GRPO trainer saves its config as training_args.json; the card's Training section names its classifier."""
+    checkpoint = make_checkpoint(tmp_path / "ckpt")
+    (checkpoint / "training_args.json").write_text(json.dumps({"emotion_classifier": saved}), encoding="utf-8")
+    with mock.patch("migr_hf.services.hub.HfApi") as hf_api:
+        assert main(["push", "model", str(checkpoint), "org/m", *(["--reward-classifier", flag] if flag else [])]) == 0
+    card = hf_api.return_value.upload_file.call_args.kwargs["path_or_fileobj"].decode()
+    training = card.split("## Training", 1)[1].split("\n## ", 1)[0]
+    assert f"sentence with {named}" in training
 
 
 def test_push_dataset_command(tmp_path):

@@ -176,6 +176,38 @@ def test_variable_frame_rate_maps_indices_through_the_average_rate(tmp_path: Pat
     np.testing.assert_array_equal(frames, np.stack([decoded[k] for k in expected]))
 
 
+@pytest.mark.parametrize(
+    ("suffix", "encoder"),
+    [("mkv", {}), ("mp4", {}), ("mp4", {"bframes": 2, "gop": 4})],
+    ids=["mkv", "mp4", "mp4-bframes"],
+)
+def test_index_rule_picks_the_ith_frame_of_a_variable_frame_rate_clip(
+    tmp_path: Path, suffix: str, encoder: dict[str, int]
+) -> None:
+    # Frame k shows k. 12 frames (packets), so M = 12 and seg = 11/8: indices round(1.375 * (j + 0.5)) are
+    # 1, 2, 3, 5, 6, 8, 9, 10, the frames in presentation order whatever their pts (B-frames reorder packets).
+    pts_ms = [0, 40, 80, 200, 240, 250, 260, 400, 440, 480, 520, 700]
+    path = make_clip(tmp_path / f"vfr.{suffix}", num_frames=12, pts=pts_ms, time_base=Fraction(1, 1000), **encoder)
+    frames = read_video_frames(path, 8, frame_selection="index")
+    assert [frame_index(frame) for frame in frames] == [1, 2, 3, 5, 6, 8, 9, 10]
+    decoded, _ = decode_all(path)
+    np.testing.assert_array_equal(frames, np.stack([decoded[k] for k in (1, 2, 3, 5, 6, 8, 9, 10)]))
+    if suffix == "mkv":
+        # The time rule on the same clip: M = round(740 ms x 25 fps) = 18, seg = 17/8, indices 1, 3, 5, 7, 10,
+        # 12, 14, 16 at thresholds (i - 1/2) x 40 ms = 20, 100, 180, 260, 380, 460, 540, 620 ms: the first frames
+        # at or after them are those of pts 40, 200, 200, 260, 400, 480, 700, 700 ms.
+        assert [frame_index(frame) for frame in read_video_frames(path, 8)] == [1, 3, 3, 6, 7, 9, 11, 11]
+
+
+def test_both_rules_agree_on_constant_frame_rate_and_reject_unknown_rules(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "cfr.mp4", num_frames=40, gop=7, bframes=2)
+    by_time = read_video_frames(path, 8, frame_selection="time")
+    np.testing.assert_array_equal(by_time, read_video_frames(path, 8, frame_selection="index"))
+    assert [frame_index(frame) for frame in by_time] == sample_frame_indices(40, 8).tolist()
+    with pytest.raises(ValueError, match="frame_selection must be one of"):
+        read_video_frames(path, 8, frame_selection="decode")
+
+
 def test_fewer_frames_than_requested_are_duplicated(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "short.mp4", num_frames=5, gop=2)
     frames = read_video_frames(path, 8)

@@ -1,6 +1,7 @@
 """MIGR-Omni processor on real media encoded with PyAV: chat template, modality mixes, frame modes, bad media."""
 
 import io
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from transformers import AutoProcessor, BertTokenizer, SiglipImageProcessorPil, 
 
 from migr_hf import MIGROmniProcessor
 from migr_hf.models.migr_omni.convert_humanomni_to_migr_omni import prepare_tokenizer
-from migr_hf.media import MediaError
+from migr_hf.media import MediaError, read_video_frames
 from migr_hf.testing.tiny import build_tiny_tokenizer
 
 INSTRUCTION = (
@@ -151,6 +152,29 @@ def test_pad_mode_letterboxes_with_the_mean_colour_and_squash_does_not(processor
     assert processor.frame_mode == "pad"
 
 
+def test_frame_selection_reaches_the_decoder(processor, tmp_path):
+    # Variable frame rate: 12 frames at uneven times; 8 frames by rank (index) differ from 8 by time.
+    pts_ms = [0, 40, 80, 200, 240, 250, 260, 400, 440, 480, 520, 700]
+    clip = make_clip(tmp_path / "vfr.mkv", num_frames=12, pts=pts_ms, time_base=Fraction(1, 1000))
+    prompt = processor.apply_chat_template(conversation({"type": "video"}), add_generation_prompt=True)
+
+    def pixels(proc, video, **kwargs):
+        return proc(text=[prompt], videos=[video], **kwargs)["pixel_values_videos"]
+
+    for rule in ("time", "index"):
+        decoded = read_video_frames(clip, processor.num_frames, frame_selection=rule)
+        torch.testing.assert_close(pixels(processor, clip, frame_selection=rule), pixels(processor, decoded))
+    assert processor.frame_selection == "time"
+    assert not torch.equal(pixels(processor, clip), pixels(processor, clip, frame_selection="index"))
+    processor.save_pretrained(tmp_path / "time")
+    AutoProcessor.from_pretrained(tmp_path / "time", frame_selection="index").save_pretrained(tmp_path / "index")
+    by_index = AutoProcessor.from_pretrained(tmp_path / "index")
+    assert by_index.frame_selection == "index"
+    torch.testing.assert_close(pixels(by_index, clip), pixels(processor, clip, frame_selection="index"))
+    with pytest.raises(ValueError, match="frame_selection must be one of"):
+        pixels(processor, clip, frame_selection="decode")
+
+
 def test_squash_mode_reproduces_the_original_inference_frames(humanomni_fixture, tiny_checkpoint):
     inputs = load_file(humanomni_fixture / "inputs.safetensors")
     base = AutoProcessor.from_pretrained(tiny_checkpoint)
@@ -251,7 +275,8 @@ def test_placeholder_and_media_count_errors(processor, media):
 def test_save_and_reload_keep_the_settings(processor, tmp_path):
     processor.save_pretrained(tmp_path)
     reloaded = AutoProcessor.from_pretrained(tmp_path)
-    for name in ("num_frames", "num_video_tokens", "num_audio_tokens", "use_start_end_markers", "frame_mode", "video_token"):
+    names = ("num_frames", "num_video_tokens", "num_audio_tokens", "use_start_end_markers", "frame_mode", "video_token")
+    for name in (*names, "frame_selection"):
         assert getattr(reloaded, name) == getattr(processor, name)
     assert reloaded.chat_template == processor.chat_template
     assert len(reloaded.tokenizer) == len(processor.tokenizer)

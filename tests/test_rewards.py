@@ -5,7 +5,7 @@ from helpers_emotion import ScriptedClassifier
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migr_hf.classifiers import LexiconEmotionClassifier
+from migr_hf.classifiers import UNMAPPED, LexiconEmotionClassifier
 from migr_hf.rewards import (
     MIGR_REWARDS,
     REWARD_FUNCS_REGISTRY,
@@ -26,7 +26,8 @@ LABELS = {
     "Her eyes are wide.": ("surprise", "fear"),
     "She is sad.": ("sad",),
     "She may be happy.": ("happy", "neutral"),
-    "She admires him.": (),  # a label the benchmark has no word for (e.g. GoEmotions admiration)
+    "She admires him.": (UNMAPPED,),  # a label the benchmark has no word for (e.g. GoEmotions admiration)
+    "He admires her calmly.": (UNMAPPED, "neutral"),  # ... beside neutral (ERV: not "neutral alone")
 }
 
 
@@ -161,15 +162,22 @@ def test_eq2_non_neutral_denominator(clf):
 
 
 def test_eq2_erv_denominator_counts_unmapped_sentences(clf):
-    # trembles (sad,fear), quiet (neutral), admires (no label word), sad (sad)
-    completion = migr("Her voice trembles. The room is quiet.", "x", "She admires him. She is sad.", "sad")
+    # trembles {sad, fear}, quiet {neutral}, admires {UNMAPPED}, admires calmly {UNMAPPED, neutral}, sad {sad}:
+    # 2 of 5 match; 2 have a non-neutral label word; ERV's test "neutral alone" leaves out only the quiet one.
+    think = "She admires him. He admires her calmly. She is sad."
+    completion = migr("Her voice trembles. The room is quiet.", "x", think, "sad")
     rewards = {
         denominator: call(
             modality_grounded_reasoning_reward, [completion], ["sad"], ["audio"], classifier=clf, denominator=denominator
         )[0]
         for denominator in ("all", "non_neutral", "non_neutral_erv")
     }
-    assert rewards == {"all": 2 / 4, "non_neutral": 2 / 2, "non_neutral_erv": pytest.approx(2 / 3)}
+    assert rewards == {"all": 2 / 5, "non_neutral": 2 / 2, "non_neutral_erv": 2 / 4}
+    # a neutral target: ERV divides by every sentence, and UNMAPPED beside neutral still contains neutral
+    assert call(
+        modality_grounded_reasoning_reward, [completion], ["neutral"], ["audio"], classifier=clf,
+        denominator="non_neutral_erv",
+    ) == [2 / 5]
 
 
 def test_eq3_total_of_the_migr_rewards(clf):

@@ -1,6 +1,7 @@
 """MIGR SFT and GRPO trainers on the tiny model with real clips: losses, trainable/frozen parts, media in every
 forward, tower reuse, rewards logged, resume, LoRA."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,9 +9,13 @@ import sys
 import pytest
 import torch
 from datasets import Dataset
+from helpers_emotion import build_tiny_classifier, cache_hub_model
+from huggingface_hub import constants as hub_constants
 from media_fixtures import make_clip, sine
 from transformers import AutoModelForCausalLM, AutoProcessor
 
+from migr_hf.classifiers import ERV_MODEL_ID, GOEMOTIONS_LABELS
+from migr_hf.rewards import MIGR_REWARDS
 from migr_hf.schema import MIGR_INSTRUCTION
 from migr_hf.trainers import (
     MIGRDataCollator,
@@ -186,9 +191,29 @@ def test_grpo_two_steps_with_migr_rewards_and_tower_reuse(tiny_checkpoint, grpo_
 
 
 def _migr_rewards():
-    from migr_hf.rewards import MIGR_REWARDS, get_reward_funcs
+    from migr_hf.rewards import get_reward_funcs
 
     return get_reward_funcs(MIGR_REWARDS, classifier="offline")
+
+
+def test_grpo_auto_classifier_is_resolved_into_the_saved_config(tiny_checkpoint, grpo_dataset, tmp_path, monkeypatch):
+    """`emotion_classifier="auto"` (the default) with ERV's model in the Hub cache: the rewards use the `erv` preset,
+    and the config the trainer logs and saves says "erv"."""
+    erv_copy = build_tiny_classifier(tmp_path / "erv", GOEMOTIONS_LABELS, architecture="roberta")
+    cache_hub_model(tmp_path / "hub", ERV_MODEL_ID, erv_copy)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    args = grpo_args(tmp_path / "out", max_steps=1)
+    assert args.emotion_classifier == "auto"
+    trainer = MIGRGRPOTrainer(str(tiny_checkpoint), args=args, train_dataset=grpo_dataset)
+    assert trainer.args.emotion_classifier == "erv"
+    classifiers = {func.keywords["classifier"] for func in trainer.reward_funcs if hasattr(func, "keywords")}
+    assert [(clf.preset, clf.name) for clf in classifiers] == [("erv", ERV_MODEL_ID)]  # one instance, shared
+    trainer.train()
+    assert "rewards/modality_grounded_reasoning_reward/mean" in trainer.state.log_history[0]
+    trainer.save_model(str(tmp_path / "saved"))
+    saved = json.loads((tmp_path / "saved" / "training_args.json").read_text())
+    assert saved["emotion_classifier"] == "erv" and saved["reward_names"] == list(MIGR_REWARDS)
 
 
 def test_tower_reuse_gives_the_log_probs_of_raw_media(tiny_checkpoint, grpo_dataset, tmp_path):
@@ -300,3 +325,5 @@ def test_accelerate_launch_grpo_example_on_two_cpu_processes(tiny_checkpoint, gr
     assert "world_size=2" in result.stderr or "[rank1]" in result.stderr
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     assert type(saved).__name__ == "MIGROmniForCausalLM"
+    # "auto" offline without ERV's model in the cache: the lexicon, named in the saved config
+    assert json.loads((tmp_path / "out" / "training_args.json").read_text())["emotion_classifier"] == "offline"

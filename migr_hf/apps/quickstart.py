@@ -159,6 +159,7 @@ def run_quickstart(output_dir: str | os.PathLike, settings: QuickstartSettings |
             max_completion_length=settings.max_completion_length,
             learning_rate=1e-5,
             logging_steps=1,
+            emotion_classifier="offline",  # CPU and offline: the lexicon, never a download
             **_trainer_args(settings),
         )
         return _train(

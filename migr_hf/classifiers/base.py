@@ -5,6 +5,11 @@ express, best first. :meth:`EmotionClassifier.predict` returns that ranking; :me
 turns it into the label *set* the MIGR rewards test (``e* in E``), and :meth:`EmotionClassifier.judge` into the
 single emotion the evaluation judge reads from a reasoning (EEA/EPC/FCR).
 
+A backend whose own labels are not all benchmark words (a GoEmotions classifier on DFEW: admiration, ...) reports
+a predicted label with no word as ``UNMAPPED``: never a target and never a judgement, but a prediction all the
+same, so a reward can tell "neutral" from "neutral and something outside the benchmark" (ERV counts the latter as
+non-neutral).
+
 Results are cached in memory per ``(label set, text)``, so the rewards of one GRPO step, which classify the
 same sentences several times, reach the backend once per distinct sentence, in one batched call.
 """
@@ -23,6 +28,8 @@ from ..labels import LabelSet, get_label_set
 logger = logging.getLogger(__name__)
 
 NEUTRAL = "neutral"
+# A predicted label with no word in the label set (never a label word: those are plain lower-case words).
+UNMAPPED = "<unmapped>"
 JudgementStatus = Literal["ok", "failed", "out_of_set"]
 
 
@@ -54,8 +61,8 @@ class EmotionClassifier(ABC):
     """Texts in, ranked label words out, for a given label vocabulary (DFEW, MAFW, EMER, or any `LabelSet`).
 
     Subclasses implement :meth:`_predict`, which receives distinct, uncached texts in one call. An empty
-    prediction reads as ``neutral`` in :meth:`judge` (a lexicon with no cue) unless ``empty_is_neutral`` is
-    false, where it means the backend answered outside the label set.
+    prediction (or one of ``UNMAPPED`` only) reads as ``neutral`` in :meth:`judge` (a lexicon with no cue)
+    unless ``empty_is_neutral`` is false, where it means the backend answered outside the label set.
 
     Args:
         cache_size: Most ``(label set, text)`` results kept in memory (least recently used are dropped);
@@ -73,7 +80,8 @@ class EmotionClassifier(ABC):
 
     @abstractmethod
     def _predict(self, texts: list[str], label_set: LabelSet) -> list[tuple[str, ...] | None]:
-        """Label words of ``label_set`` per text, best first (possibly empty); ``None`` marks a failed text.
+        """Label words of ``label_set`` per text, best first (possibly empty, possibly with ``UNMAPPED``); ``None``
+        marks a failed text.
 
         ``texts`` are distinct. Failed texts are not cached, so a later call tries them again.
         """
@@ -123,14 +131,15 @@ class EmotionClassifier(ABC):
         return [judgement.label for judgement in self.judgements(texts, label_set)]
 
     def judgements(self, texts: Sequence[str], label_set: str | LabelSet) -> list[Judgement]:
-        """One :class:`Judgement` per text: the top prediction; an empty one is ``neutral`` or out of set (see
-        ``empty_is_neutral``); a failed text is ``failed``."""
+        """One :class:`Judgement` per text: the top label word; a prediction without one is ``neutral`` or out of
+        set (see ``empty_is_neutral``); a failed text is ``failed``."""
         judgements = []
         for ranked in self.predict(texts, label_set):
-            if ranked is None:
+            words = None if ranked is None else [word for word in ranked if word != UNMAPPED]
+            if words is None:
                 judgements.append(Judgement(None, "failed"))
-            elif ranked:
-                judgements.append(Judgement(ranked[0], "ok"))
+            elif words:
+                judgements.append(Judgement(words[0], "ok"))
             elif self.empty_is_neutral:
                 judgements.append(Judgement(NEUTRAL, "ok"))
             else:

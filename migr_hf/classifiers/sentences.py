@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..labels import LabelSet, get_label_set
-from .base import EmotionClassifier
+from .base import UNMAPPED, EmotionClassifier
 
 SENTENCES_PATH = Path(__file__).parent / "data" / "emotion_sentences.json"
 SPLITS = ("dev", "test")
@@ -29,7 +29,7 @@ class SentenceScore:
         size: Number of scored sentences.
         top1: Share whose top label (:meth:`EmotionClassifier.judge`) is the gold label.
         in_set: Share whose label set (:meth:`EmotionClassifier.classify`) contains the gold label.
-        mean_set_size: Mean number of labels per sentence.
+        mean_set_size: Mean number of label words per sentence (``UNMAPPED`` not counted).
     """
 
     label_set: str
@@ -71,5 +71,5 @@ def score_classifier(classifier: EmotionClassifier, label_set: str | LabelSet, s
         size=len(pairs),
         top1=sum(top == gold for top, (_, gold) in zip(tops, pairs)) / len(pairs),
         in_set=sum(gold in labels for labels, (_, gold) in zip(sets, pairs)) / len(pairs),
-        mean_set_size=sum(len(labels) for labels in sets) / len(pairs),
+        mean_set_size=sum(len(labels - {UNMAPPED}) for labels in sets) / len(pairs),
     )

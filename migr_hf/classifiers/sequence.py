@@ -1,10 +1,11 @@
 """Emotion classifier backed by a transformers sequence-classification model (e.g. a GoEmotions checkpoint).
 
 Multi-label models (``problem_type="multi_label_classification"``, e.g. GoEmotions) are read as ERV reads its
-reward classifier: sigmoid over all model labels, keep those ``>= threshold``, at most ``top_k`` of them, the
-argmax when none passes; the kept model labels are then mapped to label words of the requested label set.
-Single-label models give the softmax argmax. Texts are sorted by length and run in batches on the model's
-device under ``torch.inference_mode``.
+reward classifier: sigmoid over all model labels, keep those above ``threshold``, at most ``top_k`` of them, the
+argmax when none passes; the kept model labels are then mapped to label words of the requested label set (a label
+with no word becomes ``UNMAPPED``). Single-label models give the softmax argmax. Texts are sorted by length and
+run in batches on the model's device under ``torch.inference_mode``. Named presets (ERV's classifier:
+``SequenceEmotionClassifier.from_preset("erv")``) are in `migr_hf.classifiers.presets`.
 """
 
 from __future__ import annotations
@@ -19,33 +20,11 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..labels import LabelSet
-from .base import EmotionClassifier
+from .base import UNMAPPED, EmotionClassifier
+from .presets import GOEMOTIONS_LABEL_MAPS, GOEMOTIONS_LABELS, SEQUENCE_PRESETS
 
 logger = logging.getLogger(__name__)
 
-# GoEmotions' 28 labels in the index order of its checkpoints (data-formats.md: joy 17, anger 2, ...).
-GOEMOTIONS_LABELS = (
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
-    "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
-    "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
-)  # fmt: skip
-# GoEmotions label -> benchmark word. MAFW per data-formats.md; DFEW keeps the seven basic emotions; EMER has
-# no fear, so fear and nervousness both read as "worried".
-GOEMOTIONS_LABEL_MAPS: Mapping[str, Mapping[str, str]] = {
-    "dfew": {
-        "joy": "happy", "anger": "angry", "disgust": "disgust", "fear": "fear", "sadness": "sad",
-        "surprise": "surprise", "neutral": "neutral",
-    },
-    "mafw": {
-        "joy": "happiness", "anger": "anger", "disgust": "disgust", "fear": "fear", "sadness": "sadness",
-        "surprise": "surprise", "neutral": "neutral", "nervousness": "anxiety", "grief": "helplessness",
-        "disappointment": "disappointment", "disapproval": "contempt",
-    },
-    "emer": {
-        "joy": "happy", "anger": "angry", "sadness": "sad", "surprise": "surprise", "neutral": "neutral",
-        "nervousness": "worried", "fear": "worried",
-    },
-}  # fmt: skip
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 
 
@@ -57,15 +36,16 @@ class SequenceEmotionClassifier(EmotionClassifier):
         tokenizer: Path, Hub id or tokenizer; defaults to the model's own.
         multi_label: Sigmoid/threshold/top-k reading (True) or softmax argmax (False); from the config's
             ``problem_type`` when ``None``.
-        threshold: Sigmoid probability a model label needs (multi-label only).
+        threshold: Sigmoid probability a model label must exceed (multi-label only; ERV: ``probs > 0.1``).
         top_k: Most model labels kept per text (multi-label only).
         id2label: Model label names by output index; defaults to ``config.id2label``, or to the GoEmotions names
             when the config only has generic ``LABEL_i`` names for 28 outputs.
-        label_maps: Per label-set name, model label name -> label word. Defaults to `GOEMOTIONS_LABEL_MAPS`.
-            Names missing from the map fall back to ``LabelSet.normalize`` (so a model trained on the benchmark's
-            own words needs no map); names that map to nothing are dropped.
+        label_maps: Per label-set name, model label name -> label word or ``None``. Defaults to
+            `GOEMOTIONS_LABEL_MAPS` (``data/goemotions_label_maps.json``). Names missing from the map fall back
+            to ``LabelSet.normalize`` (so a model trained on the benchmark's own words needs no map); a kept
+            label with no word is reported as ``UNMAPPED``.
         batch_size: Texts per forward pass.
-        max_length: Tokens kept per text.
+        max_length: Tokens kept per text; ``None``: the tokenizer's own limit (``model_max_length``), as ERV.
         device: Where to run a model loaded here (default: CUDA when available); a given model stays put.
         model_kwargs: Extra ``from_pretrained`` arguments (``dtype``, ``revision``, ...).
         cache_size: See :class:`~migr_hf.classifiers.base.EmotionClassifier`.
@@ -80,9 +60,9 @@ class SequenceEmotionClassifier(EmotionClassifier):
         threshold: float = 0.1,
         top_k: int = 2,
         id2label: Mapping[int, str] | Sequence[str] | None = None,
-        label_maps: Mapping[str, Mapping[str, str]] | None = None,
+        label_maps: Mapping[str, Mapping[str, str | None]] | None = None,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int | None = 128,
         device: str | torch.device | None = None,
         model_kwargs: Mapping[str, Any] | None = None,
         cache_size: int = 200_000,
@@ -112,6 +92,17 @@ class SequenceEmotionClassifier(EmotionClassifier):
         self.max_length = max_length
         self.id2label = self._resolve_id2label(id2label)
         self.label_maps = {name: dict(mapping) for name, mapping in (label_maps or GOEMOTIONS_LABEL_MAPS).items()}
+        self.preset: str | None = None
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> SequenceEmotionClassifier:
+        """The classifier of a named preset (`SEQUENCE_PRESETS`, e.g. ``"erv"``); ``overrides`` replace its
+        arguments, e.g. ``model=`` a local copy of the preset's checkpoint."""
+        if name not in SEQUENCE_PRESETS:
+            raise KeyError(f"unknown sequence-classifier preset {name!r}; known: {', '.join(SEQUENCE_PRESETS)}")
+        classifier = cls(**{**SEQUENCE_PRESETS[name], **overrides})
+        classifier.preset = name
+        return classifier
 
     def _resolve_id2label(self, id2label: Mapping[int, str] | Sequence[str] | None) -> tuple[str, ...]:
         num_labels = self.model.config.num_labels
@@ -128,10 +119,11 @@ class SequenceEmotionClassifier(EmotionClassifier):
             raise ValueError(f"id2label has {len(names)} names but the model has {num_labels} outputs")
         return tuple(names)
 
-    def _label_words(self, label_set: LabelSet) -> tuple[str | None, ...]:
-        """Label word (or ``None``) for every model output index."""
+    def _label_words(self, label_set: LabelSet) -> tuple[str, ...]:
+        """Label word (or ``UNMAPPED``) for every model output index."""
         mapping = self.label_maps.get(label_set.name, {})
-        return tuple(mapping[name] if name in mapping else label_set.normalize(name) for name in self.id2label)
+        words = (mapping[name] if name in mapping else label_set.normalize(name) for name in self.id2label)
+        return tuple(UNMAPPED if word is None else word for word in words)
 
     @torch.inference_mode()
     def _predict(self, texts: list[str], label_set: LabelSet) -> list[tuple[str, ...] | None]:
@@ -150,7 +142,7 @@ class SequenceEmotionClassifier(EmotionClassifier):
             ).to(self.model.device)
             logits = self.model(**encoded).logits.float()
             for i, indices in zip(batch, self._select(logits)):
-                results[i] = tuple(dict.fromkeys(words[j] for j in indices if words[j] is not None))
+                results[i] = tuple(dict.fromkeys(words[j] for j in indices))
         return results
 
     def _select(self, logits: torch.Tensor) -> list[list[int]]:
@@ -161,10 +153,11 @@ class SequenceEmotionClassifier(EmotionClassifier):
         top_probs, top_indices = probs.topk(min(self.top_k, probs.shape[-1]), dim=-1)
         selected = []
         for row_probs, row_indices in zip(top_probs.tolist(), top_indices.tolist()):
-            kept = [index for prob, index in zip(row_probs, row_indices) if prob >= self.threshold]
+            kept = [index for prob, index in zip(row_probs, row_indices) if prob > self.threshold]
             selected.append(kept or row_indices[:1])
         return selected
 
     def __repr__(self) -> str:
         mode = f"multi_label, threshold={self.threshold}, top_k={self.top_k}" if self.multi_label else "single_label"
-        return f"{type(self).__name__}({self.name!r}, {mode}, device={self.model.device})"
+        preset = f"preset={self.preset!r}, " if self.preset else ""
+        return f"{type(self).__name__}({preset}{self.name!r}, {mode}, device={self.model.device})"

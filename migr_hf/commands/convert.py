@@ -26,6 +26,13 @@ def register(subparsers) -> None:
     parser.add_argument("--video-token-id", type=int, help="placeholder id when no tokenizer is converted")
     parser.add_argument("--audio-token-id", type=int, help="placeholder id when no tokenizer is converted")
     parser.add_argument("--frame-mode", choices=("pad", "squash"), default="pad", help="processor frame transform")
+    parser.add_argument(
+        "--frame-selection",
+        choices=("time", "index"),
+        default="time",
+        help="processor frame choice: by time, or by rank as decord picks them (the baselines' inputs on "
+        "variable-frame-rate clips)",
+    )
     parser.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard written, e.g. 5GB or 500MB")
     parser.set_defaults(func=run)
 
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         video_token_id=args.video_token_id,
         audio_token_id=args.audio_token_id,
         frame_mode=args.frame_mode,
+        frame_selection=args.frame_selection,
         max_shard_size=args.max_shard_size,
     )
     print(f"wrote {report.output_dir}: {report.mapped} tensors; dropped {len(report.dropped)} unused keys")

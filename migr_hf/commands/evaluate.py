@@ -16,8 +16,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--judge",
         default="llm",
-        help="'llm' / 'llm:<model>' (OpenAI-compatible, default model gpt-4.1-mini), 'offline', "
-        "or a sequence-classifier checkpoint",
+        help="'llm' / 'llm:<model>' (OpenAI-compatible, default model gpt-4.1-mini), 'offline', 'erv' (ERV's "
+        "sentence classifier Rhatanii/Emo_Classifier; 'erv:<dir>' for a local copy), or a sequence-classifier "
+        "checkpoint; the report names it",
     )
     parser.add_argument(
         "--reasoning",

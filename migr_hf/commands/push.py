@@ -41,6 +41,11 @@ def register(subparsers) -> None:
     )
     model.add_argument("--license", default="apache-2.0", help="license id written to the model card")
     model.add_argument("--template", type=Path, help="card template (default: model_cards/model_card_template.md)")
+    model.add_argument(
+        "--reward-classifier",
+        help="sentence classifier of the GRPO rewards, a migr_hf.classifiers spec such as 'erv' (default: "
+        "emotion_classifier of <checkpoint>/training_args.json, which `migr-hf grpo` writes)",
+    )
 
     dataset = targets.add_parser("dataset", help="a dataset folder built by migr-hf (parquet files and card)")
     dataset.add_argument("dataset_dir", type=Path, help="output folder of the SFT / GRPO dataset build")
@@ -63,8 +68,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.target == "model":
-        from ..services.hub import push_model, render_model_card
+        from ..classifiers import describe_classifier_spec
+        from ..services.hub import push_model, render_model_card, training_args_of
 
+        reward_classifier = args.reward_classifier or (training_args_of(args.checkpoint) or {}).get(
+            "emotion_classifier"
+        )
         card = render_model_card(
             args.eval_reports,
             model_name=args.model_name or args.repo_id.split("/")[-1],
@@ -74,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             datasets=args.datasets,
             license=args.license,
             template_path=args.template,
+            reward_classifier=describe_classifier_spec(reward_classifier) if reward_classifier else None,
         )
         print(f"pushed {push_model(args.checkpoint, args.repo_id, card=card, private=args.private)}")
     elif args.target == "dataset":

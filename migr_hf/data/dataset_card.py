@@ -13,6 +13,7 @@ from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
 from .. import schema
+from ..classifiers import ERV_MODEL_ID
 from ..version import __version__
 from .storage import DATA_DIR, load_built_dataset
 
@@ -68,7 +69,11 @@ def dataset_card(
         "reasoning is split into audio and visual segments and ordered by Modality Importance (a tie gives "
         "both orders).",
         "grpo": "Modality-aware GRPO data (paper section 3.2): DFEW/MAFW training clips with their Modality "
-        "Importance label, used by the modality-aligned order and modality-grounded reasoning rewards.",
+        "Importance label, used by the modality-aligned order and modality-grounded reasoning rewards. No "
+        "sentence classifier was used to build it: the rewards' classifier is chosen at training time "
+        "(`MIGRGRPOConfig.emotion_classifier`; the GPU recipes use ERV's sentence classifier "
+        f"`{ERV_MODEL_ID}`, preset `erv`, and `auto` falls back to migr-hf's offline lexicon when that model "
+        "is not available), and the model card of a trained checkpoint names it.",
     }
     sources = sorted(set(summary.read) | set(summary.kept))
     media_note = (

@@ -17,6 +17,9 @@ Procedure for one clip (thresholds from `FAUThresholds`, defaults in ``fau_emoti
    mapped through ``label_map``. A label mapped to ``null`` (neutral; MAFW helplessness and disappointment) has no
    FAU pattern and is never kept.
 
+Every row of the shipped table names its source (MER-Factory's table, the combinations Emotion-LLaMA documents,
+or migr-hf's own), as does the blink rule of step 2 (migr-hf's own); see the header of ``fau_emotion_table.yaml``.
+
 Label words -> table emotions (default ``label_map``): DFEW words are the table's names (happy, sad, angry,
 surprise, disgust, fear); MAFW anger->angry, happiness->happy, sadness->sad, anxiety->worried (the table's
 "worried" comes from MER2023, whose worry class is the closest to anxiety), contempt/disgust/fear/surprise
@@ -57,17 +60,29 @@ class FAUThresholds:
 
 @dataclass(frozen=True)
 class FAUConfig:
-    """FAU-emotion table, thresholds and benchmark label mapping (see ``fau_emotion_table.yaml``)."""
+    """FAU-emotion table, thresholds and benchmark label mapping (see ``fau_emotion_table.yaml``).
+
+    Attributes:
+        emotions: Table emotion -> its AUs.
+        thresholds: The filter's thresholds.
+        label_map: Per label set, label word -> table emotion (``None``: no FAU pattern).
+        sources: Table emotion -> where its row comes from, for the rows that name one. Provenance only: the
+            filter never reads it, and the fingerprint under which decisions are stored leaves it out.
+    """
 
     emotions: Mapping[str, tuple[str, ...]]
     thresholds: FAUThresholds = field(default_factory=FAUThresholds)
     label_map: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for emotion, aus in self.emotions.items():
             unknown = [au for au in aus if au not in AU_NAMES]
             if unknown or not aus:
                 raise ValueError(f"FAU table: emotion {emotion!r} has unknown or no AUs {unknown or list(aus)}")
+        stray = sorted(set(self.sources) - set(self.emotions))
+        if stray:
+            raise ValueError(f"FAU table: sources given for emotions missing from the table: {stray}")
         for label_set, mapping in self.label_map.items():
             unknown = sorted({e for e in mapping.values() if e is not None} - set(self.emotions))
             if unknown:
@@ -75,22 +90,30 @@ class FAUConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: FAUConfig | None = None) -> FAUConfig:
-        """Config from a mapping shaped like the YAML file, on top of ``base``: ``emotions`` replaces the table,
-        ``thresholds`` and ``label_map`` entries replace single values."""
+        """Config from a mapping shaped like the YAML file, on top of ``base``: ``emotions`` replaces the table
+        (rows ``{aus, source}`` or bare AU lists), ``thresholds`` and ``label_map`` entries replace single values.
+        """
         known = {f.name for f in fields(FAUThresholds)}
         unknown = set(data.get("thresholds") or {}) - known
         if unknown:
             raise ValueError(f"unknown FAU threshold(s) {sorted(unknown)}; known: {sorted(known)}")
         thresholds = asdict(base.thresholds) if base is not None else {}
         thresholds.update(data.get("thresholds") or {})
-        emotions = data.get("emotions") or (base.emotions if base is not None else {})
+        if data.get("emotions"):
+            rows = {str(emotion): _table_row(str(emotion), row) for emotion, row in data["emotions"].items()}
+            emotions = {emotion: aus for emotion, (aus, _) in rows.items()}
+            sources = {emotion: source for emotion, (_, source) in rows.items() if source is not None}
+        else:
+            emotions = dict(base.emotions) if base is not None else {}
+            sources = dict(base.sources) if base is not None else {}
         label_map = {k: dict(v) for k, v in (base.label_map if base is not None else {}).items()}
         for label_set, mapping in (data.get("label_map") or {}).items():
             label_map.setdefault(label_set, {}).update(mapping)
         return cls(
-            emotions=MappingProxyType({str(e): tuple(str(au) for au in aus) for e, aus in emotions.items()}),
+            emotions=MappingProxyType(emotions),
             thresholds=FAUThresholds(**thresholds),
             label_map=MappingProxyType({k: MappingProxyType(v) for k, v in label_map.items()}),
+            sources=MappingProxyType(sources),
         )
 
     @classmethod
@@ -110,12 +133,32 @@ class FAUConfig:
         except KeyError:
             raise KeyError(f"FAU label_map has no entry for {label_set}/{label}") from None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, sources: bool = True) -> dict[str, Any]:
+        """The config shaped like the YAML file; ``sources=False`` leaves the row sources out (bare AU lists)."""
         return {
-            "emotions": {k: list(v) for k, v in self.emotions.items()},
+            "emotions": {
+                emotion: {"aus": list(aus), "source": self.sources[emotion]}
+                if sources and emotion in self.sources
+                else list(aus)
+                for emotion, aus in self.emotions.items()
+            },
             "thresholds": asdict(self.thresholds),
             "label_map": {k: dict(v) for k, v in self.label_map.items()},
         }
+
+
+def _table_row(emotion: str, row: Any) -> tuple[tuple[str, ...], str | None]:
+    """``(AUs, source)`` of one table row: ``{aus: [...], source: "..."}`` or a bare AU list (no source)."""
+    source = None
+    if isinstance(row, Mapping):
+        if "aus" not in row or set(row) - {"aus", "source"}:
+            raise ValueError(f"FAU table: emotion {emotion!r}: a row is an AU list or {{aus, source}}, got {dict(row)}")
+        row, source = row["aus"], row.get("source")
+        if source is not None and (not isinstance(source, str) or not source.strip()):
+            raise ValueError(f"FAU table: emotion {emotion!r}: source must be a non-empty string, got {source!r}")
+    if isinstance(row, str) or not isinstance(row, (list, tuple)):
+        raise ValueError(f"FAU table: emotion {emotion!r}: AUs must be a list, got {row!r}")
+    return tuple(str(au) for au in row), source
 
 
 def load_fau_config(config: FAUConfig | str | os.PathLike | None = None) -> FAUConfig:

@@ -51,7 +51,7 @@ def fau_filter(
     Returns:
         The kept records (``reasoning`` filled in) and the count of each outcome (match, mismatch, unmapped_label).
     """
-    config_key = _fingerprint(config.to_dict())
+    config_key = _fingerprint(config.to_dict(sources=False))
     kept: list[SampleRecord] = []
     outcomes: Counter[str] = Counter()
     bar = tqdm(candidates, desc="FAU filter", unit="clip", disable=not show_progress)

@@ -363,8 +363,8 @@ def evaluate_predictions(
     Args:
         predictions: JSONL with one ``{"id", "label", "completion"}`` per line.
         label_set: Benchmark vocabulary; default: the records' ``label_set`` field.
-        judge: What reads the reasoning: a classifier, or a `get_classifier` spec (``"llm"``, ``"offline"``, a
-            sequence-classifier checkpoint).
+        judge: What reads the reasoning: a classifier, or a `get_classifier` spec (``"llm"``, ``"offline"``,
+            ``"erv"``, a sequence-classifier checkpoint); the report names it (``judge``: its repr).
         reasoning: Judge input of Table 1: ``"think"`` (ERV's judge) or ``"all"`` (visual + audio + think).
         output_dir: Where the report goes; default ``<predictions stem>_eval`` beside the file.
         model_name: Row name in the tables; default the predictions file stem.

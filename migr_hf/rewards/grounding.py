@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..classifiers import NEUTRAL, EmotionClassifier
+from ..classifiers import NEUTRAL, UNMAPPED, EmotionClassifier
 from ..labels import LabelSet
 from ..parsing import THINK_SEGMENT, parse_completion
 from ..schema import ModalityImportance
@@ -28,10 +28,10 @@ def grounding_sentences(completion: Any, importance: ModalityImportance) -> list
 
 def share_matching(target: str, sentence_labels: list[frozenset[str]], denominator: Denominator = "all") -> float:
     """Share of the sentences whose label set contains ``target`` (0.0 without sentences); ``"non_neutral"``
-    counts only sentences with a non-neutral label and ``"non_neutral_erv"`` every sentence not labelled neutral
-    alone, unless ``target`` is neutral."""
+    counts only sentences with a non-neutral label word and ``"non_neutral_erv"`` every sentence not labelled
+    neutral alone (``UNMAPPED`` beside neutral counts), unless ``target`` is neutral."""
     if denominator == "non_neutral" and target != NEUTRAL:
-        sentence_labels = [labels for labels in sentence_labels if labels - {NEUTRAL}]
+        sentence_labels = [labels for labels in sentence_labels if labels - {NEUTRAL, UNMAPPED}]
     elif denominator == "non_neutral_erv" and target != NEUTRAL:
         sentence_labels = [labels for labels in sentence_labels if labels != {NEUTRAL}]
     if not sentence_labels:
@@ -60,9 +60,10 @@ def modality_grounded_reasoning_reward(
         classifier: The ``e_classifier``.
         label_set: Dataset column (one name per completion) or one label set for all.
         denominator: ``"all"``: ``|S_m|``, as eq. 2 writes it. ``"non_neutral"``: only sentences with a
-            non-neutral label (all of them when ``e*`` is neutral), as ERV's reward divides; sentences whose
-            labels map to no label word (empty set) are left out. ``"non_neutral_erv"``: ERV exactly, which
-            counts those unmapped sentences as non-neutral.
+            non-neutral label word (all of them when ``e*`` is neutral), as ERV's reward divides; labels with no
+            word (``UNMAPPED``, or a classifier failure) do not count. ``"non_neutral_erv"``: ERV exactly, which
+            counts a sentence as neutral only when neutral is its one label: an unmapped label, alone or beside
+            neutral, makes it non-neutral.
 
     Returns:
         One float in [0, 1] (or ``None``) per completion.

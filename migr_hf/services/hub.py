@@ -11,7 +11,8 @@ the repository, like the metric modules: publishing runs from a source checkout,
 An evaluation report is the `report.json` of `examples/evaluate.py` (`migr_hf.evaluation.build_report`): fractions in
 `table1` (`FCR`, `EEA`, `EPC`, `UAR`, `WAR`) and `table2` (`all`, `among_correct`), with `label_set`, `num_samples`,
 and `judge` / `reasoning` naming what read the explanations. Each report gives one `EvalResult` per Table 1 metric,
-in percent as in the paper.
+in percent as in the paper. The card's Training section names the sentence classifier of the GRPO rewards, read from
+the checkpoint's `training_args.json` (`TRAINING_ARGS_FILE`) by `migr-hf push model`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ BENCHMARK_NAMES = {"dfew": "DFEW", "mafw": "MAFW", "emer": "EMER"}
 TASK_TYPE = "video-classification"
 TASK_NAME = "Multimodal emotion recognition"
 MODEL_CARD_TEMPLATE = Path("model_cards") / "model_card_template.md"
+# The training config as JSON, written beside `training_args.bin` by `MIGRGRPOTrainer` when it saves.
+TRAINING_ARGS_FILE = "training_args.json"
 DEMO_SPACE_DIR = Path("spaces") / "migr-demo"
 MODEL_TAGS = ["migr", "migr-omni", "emotion-recognition", "multimodal", "video", "audio", "reasoning"]
 SPACE_MODEL_VARIABLE = "MIGR_MODEL"
@@ -130,6 +133,17 @@ def eval_results_from_report(report: Mapping[str, Any] | str | os.PathLike, spli
     ]
 
 
+def training_args_of(checkpoint_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The training config saved with a checkpoint (`TRAINING_ARGS_FILE`); `None` when the folder has none."""
+    path = Path(checkpoint_dir) / TRAINING_ARGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a JSON training config ({error})") from None
+
+
 def render_model_card(
     reports: Sequence[Mapping[str, Any] | str | os.PathLike] = (),
     *,
@@ -140,6 +154,7 @@ def render_model_card(
     datasets: Sequence[str] | None = None,
     license: str = "apache-2.0",
     template_path: str | os.PathLike | None = None,
+    reward_classifier: str | None = None,
 ) -> ModelCard:
     """The model card: `model-index` results and a results table from evaluation reports (one per benchmark).
 
@@ -150,6 +165,8 @@ def render_model_card(
         description: Opening paragraph.
         base_model / datasets: Hub ids for the card metadata.
         template_path: Jinja template (default: `model_cards/model_card_template.md` of the checkout).
+        reward_classifier: The sentence classifier of the GRPO rewards, in words
+            (`migr_hf.classifiers.describe_classifier_spec`); the card's Training section names it.
     """
     loaded = [load_report(report) for report in reports]
     benchmarks = [report["label_set"] for report in loaded]
@@ -186,6 +203,7 @@ def render_model_card(
         description=description or f"{model_name} predicts the emotion of a video clip and explains it.",
         label_set=benchmarks[0] if benchmarks else "dfew",
         results=results,
+        reward_classifier=reward_classifier,
     )
 
 

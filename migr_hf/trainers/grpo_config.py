@@ -15,7 +15,8 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
     Paper defaults: G = 4 generations per prompt, learning rate 1e-6, cosine schedule, one prompt per device
     (`per_device_train_batch_size` counts completions, so 4), gradient accumulation 2, one epoch. The loss is
     trl's sequence-normalised `"grpo"` with `beta=0.04` (the R1-Omni / ERV code base MIGR builds on) and
-    completions of up to 512 tokens, sampled at temperature 1.0.
+    completions of up to 512 tokens, sampled at temperature 1.0. The modality rewards' sentence classifier is ERV's
+    (`emotion_classifier="auto"` picks it when its Hub model is available, else the offline lexicon).
     """
 
     num_generations: int | None = field(default=4, metadata={"help": "Completions per prompt, G (paper: 4)."})
@@ -42,8 +43,13 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
         metadata={"help": "Rewards by registry name (migr_hf.rewards); add 'format' for the structure reward."},
     )
     emotion_classifier: str = field(
-        default="offline",
-        metadata={"help": "e_classifier of the modality rewards: 'offline', a classifier checkpoint, or 'llm'."},
+        default="auto",
+        metadata={
+            "help": "e_classifier of the modality rewards (migr_hf.classifiers.get_classifier): 'auto' (ERV's "
+            "sentence classifier Rhatanii/Emo_Classifier when the Hub cache or the Hub has it, else the offline "
+            "lexicon; the trainer replaces 'auto' by its choice), 'erv' or 'erv:<local copy>', 'offline', a "
+            "classifier checkpoint, or 'llm'."
+        },
     )
     generation_backend: str = field(
         default="hf",

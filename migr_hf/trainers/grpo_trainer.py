@@ -12,6 +12,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,10 +24,12 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from .. import schema
+from ..classifiers import resolve_classifier_spec
 from ..conversation import build_conversation
 from ..data.records import video_source
 from ..generation import GenerationEngine, GenerationOptions, build_engine
 from ..rewards import get_reward_funcs
+from ..services.hub import TRAINING_ARGS_FILE
 from .grpo_config import MIGRGRPOConfig
 from .model_parts import migr_base_model, prepare_model
 from .trl_compat import check_trl_compatibility
@@ -120,7 +123,9 @@ class MIGRGRPOTrainer(GRPOTrainer):
 
     Args:
         model: A MIGR-Omni model or the path / Hub id of one.
-        reward_funcs: Reward functions; default `get_reward_funcs(args.reward_names, classifier=args.emotion_classifier)`.
+        reward_funcs: Reward functions; default `get_reward_funcs(args.reward_names, classifier=args.emotion_classifier)`,
+            where `emotion_classifier="auto"` is first replaced in `args` by the classifier it picks, so that the
+            logged and saved config (`training_args.bin`, `training_args.json`) names it.
         args: A [`MIGRGRPOConfig`].
         processing_class: The model's processor; loaded from `model` when it is a path.
         peft_config: Optional LoRA config, e.g. `migr_hf.trainers.lora_config()`.
@@ -151,6 +156,7 @@ class MIGRGRPOTrainer(GRPOTrainer):
             raise ValueError("trl's use_vllm cannot serve MIGR-Omni (it passes images only): set generation_backend='vllm'")
         model, processing_class = prepare_model(model, processing_class, args, peft_config)
         if reward_funcs is None:
+            args.emotion_classifier = resolve_classifier_spec(args.emotion_classifier)
             reward_funcs = get_reward_funcs(args.reward_names, classifier=args.emotion_classifier)
         super().__init__(
             model=model,
@@ -176,6 +182,14 @@ class MIGRGRPOTrainer(GRPOTrainer):
         self.tower_passes = TowerPassCounter([self.model] + ([self.ref_model] if self.ref_model is not None else []))
         self._generation_batch: PromptBatch | None = None
         self._forward_media: dict[str, torch.Tensor] | None = None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """`Trainer._save` (model, processor, `training_args.bin`), plus the config as JSON (`TRAINING_ARGS_FILE`),
+        which `migr-hf push model` reads to name the reward classifier on the model card."""
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            path = Path(output_dir if output_dir is not None else self.args.output_dir) / TRAINING_ARGS_FILE
+            path.write_text(self.args.to_json_string(), encoding="utf-8")
 
     def _encode_prompts(self, rows: list[dict[str, Any]]) -> PromptBatch:
         """Tokenize each distinct (clip, prompt) of the rows once, with its media.

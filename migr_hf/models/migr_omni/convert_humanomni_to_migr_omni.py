@@ -217,6 +217,7 @@ def convert_humanomni_checkpoint(
     video_token_id: int | None = None,
     audio_token_id: int | None = None,
     frame_mode: str = "pad",
+    frame_selection: str = "time",
     max_shard_size: str = "5GB",
 ) -> ConversionReport:
     """Convert a HumanOmni-7B, HumanOmni-0.5B or R1-Omni-0.5B checkpoint directory into `output_dir`.
@@ -234,6 +235,7 @@ def convert_humanomni_checkpoint(
         add_reasoning_tags: Add the MIGR reasoning tags to the tokenizer (see `prepare_tokenizer`).
         video_token_id / audio_token_id: Placeholder ids when no tokenizer is converted.
         frame_mode: The processor's default frame transform, `"pad"` or `"squash"`.
+        frame_selection: The processor's default frame choice, `"time"` or `"index"` (the baselines' decord rule).
         max_shard_size: Safetensors shard size.
     """
     source_dir, output_dir = Path(source_dir), Path(output_dir)
@@ -362,6 +364,7 @@ def convert_humanomni_checkpoint(
             gate_tokenizer=BertTokenizer.from_pretrained(bert_dir),
             use_start_end_markers=source_config.get("mm_use_x_start_end", True),
             frame_mode=frame_mode,
+            frame_selection=frame_selection,
         )
         processor.save_pretrained(output_dir)
     else:

@@ -13,7 +13,7 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
-from migr_hf.media import NO_VIDEO_STREAM, MediaError, read_audio, read_video_frames, source_name
+from migr_hf.media import FRAME_SELECTIONS, NO_VIDEO_STREAM, MediaError, read_audio, read_video_frames, source_name
 
 logger = logging.get_logger(__name__)
 
@@ -81,6 +81,9 @@ class MIGROmniProcessor(ProcessorMixin):
 
     Media handling:
         - Video: `num_frames` frames sampled at segment midpoints by seeking (see `media.read_video_frames`).
+          `frame_selection="time"` (default) takes the frame on screen at each midpoint's time;
+          `"index"` takes the frame of that rank, as decord does in the baselines: the two differ on
+          variable-frame-rate clips only.
           `frame_mode="pad"` (default, the same in training and inference) pads each frame to a square of the
           image-processor mean colour before resizing; `"squash"` resizes directly, reproducing the
           baselines' inference path.
@@ -101,6 +104,8 @@ class MIGROmniProcessor(ProcessorMixin):
         num_frames: Frames per clip.
         num_video_tokens: Feature rows per clip (`MIGROmniConfig.num_video_tokens(num_frames)`).
         num_audio_tokens: Feature rows per audio track (500 for Whisper).
+        frame_mode: `"pad"` or `"squash"` (see above).
+        frame_selection: `"time"` or `"index"` (see above).
     """
 
     valid_processor_kwargs = None
@@ -119,9 +124,12 @@ class MIGROmniProcessor(ProcessorMixin):
         audio_token: str = "<audio>",
         use_start_end_markers: bool = True,
         frame_mode: str = "pad",
+        frame_selection: str = "time",
     ):
         if frame_mode not in FRAME_MODES:
             raise ValueError(f"frame_mode must be one of {FRAME_MODES}, got {frame_mode!r}")
+        if frame_selection not in FRAME_SELECTIONS:
+            raise ValueError(f"frame_selection must be one of {FRAME_SELECTIONS}, got {frame_selection!r}")
         self.num_frames = num_frames
         self.num_video_tokens = num_video_tokens
         self.num_audio_tokens = num_audio_tokens
@@ -129,6 +137,7 @@ class MIGROmniProcessor(ProcessorMixin):
         self.audio_token = audio_token
         self.use_start_end_markers = use_start_end_markers
         self.frame_mode = frame_mode
+        self.frame_selection = frame_selection
         super().__init__(
             image_processor,
             feature_extractor,
@@ -194,6 +203,7 @@ class MIGROmniProcessor(ProcessorMixin):
         audio: Any = None,
         gate_text: str | Sequence[str] | None = None,
         frame_mode: str | None = None,
+        frame_selection: str | None = None,
         return_tensors: str | None = "pt",
         padding: bool | str = True,
         images: Any = None,
@@ -209,6 +219,7 @@ class MIGROmniProcessor(ProcessorMixin):
             gate_text: Instruction given to the BERT gate, per sample. Default: the last user turn with its
                 placeholders removed (the raw instruction, as HumanOmni inference feeds it).
             frame_mode: `"pad"` or `"squash"`; defaults to the processor's `frame_mode`.
+            frame_selection: `"time"` or `"index"`; defaults to the processor's `frame_selection`.
             kwargs: Passed to the tokenizer (e.g. `padding_side`, `truncation`, `max_length`, `add_special_tokens`).
 
         Returns:
@@ -221,6 +232,9 @@ class MIGROmniProcessor(ProcessorMixin):
         frame_mode = frame_mode or self.frame_mode
         if frame_mode not in FRAME_MODES:
             raise ValueError(f"frame_mode must be one of {FRAME_MODES}, got {frame_mode!r}")
+        frame_selection = frame_selection or self.frame_selection
+        if frame_selection not in FRAME_SELECTIONS:
+            raise ValueError(f"frame_selection must be one of {FRAME_SELECTIONS}, got {frame_selection!r}")
         for key in ("sampling_rate", "do_sample_frames", "num_frames", "fps"):
             kwargs.pop(key, None)
 
@@ -236,7 +250,11 @@ class MIGROmniProcessor(ProcessorMixin):
         pixel_values: list[torch.Tensor | None] = []
         mel_features: list[torch.Tensor | None] = []
         for index, sample in enumerate(texts):
-            frames = self._encode_video(video_sources[index], frame_mode) if video_sources[index] is not None else None
+            frames = (
+                self._encode_video(video_sources[index], frame_mode, frame_selection)
+                if video_sources[index] is not None
+                else None
+            )
             if video_sources[index] is not None and frames is None:
                 sample = self._drop_placeholder(sample, self.video_token)
             mels = self._encode_audio(audio_sources[index]) if audio_sources[index] is not None else None
@@ -286,10 +304,10 @@ class MIGROmniProcessor(ProcessorMixin):
             content = re.sub(re.escape(token) + r"\n?", "", content)
         return content
 
-    def _encode_video(self, source: Any, frame_mode: str) -> torch.Tensor | None:
+    def _encode_video(self, source: Any, frame_mode: str, frame_selection: str) -> torch.Tensor | None:
         """Decode and preprocess one clip to `(T, 3, S, S)`; `None` when the source has no video stream."""
         try:
-            frames = read_video_frames(source, num_frames=self.num_frames)
+            frames = read_video_frames(source, num_frames=self.num_frames, frame_selection=frame_selection)
         except MediaError as error:
             if error.problem != NO_VIDEO_STREAM:
                 raise
