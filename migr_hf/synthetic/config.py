@@ -88,9 +88,7 @@ class BenchmarkConfig:
         """The reduced, fixed-seed run of the CI learning test."""
         return cls(
             corpus=CorpusSpec(num_dfew=150, num_emer=20, duration_s=(2.0, 2.5)),
-            warmup_vision_steps=150,
-            warmup_audio_clips=300,
-            base_steps=100,
+            base_steps=150,
             sft_steps=10,
             grpo_steps=1,
             grpo_generations=2,
