@@ -214,6 +214,15 @@ def shown_emotion(row: Mapping[str, Any], modality: str) -> str:
     return row[modality] if row[f"{modality}_intensity"] >= 1 else "neutral"
 
 
+def _pretraining_emotion(rng: np.random.Generator, faint_share: float, weak_intensity: float) -> tuple[str, float, str]:
+    """A uniformly drawn emotion, its intensity (`weak_intensity` with probability `faint_share` for a non-neutral
+    one, else full) and the emotion it clearly shows (``neutral`` when faint)."""
+    emotion = str(rng.choice(EMOTIONS))
+    if emotion != "neutral" and rng.random() < faint_share:
+        return emotion, weak_intensity, "neutral"
+    return emotion, 1.0, emotion
+
+
 def render_face_images(
     rng: np.random.Generator, count: int, size: int, faint_share: float = 0.2, weak_intensity: float = 0.35
 ) -> tuple[list[np.ndarray], list[str]]:
@@ -224,12 +233,10 @@ def render_face_images(
     """
     images, labels = [], []
     for _ in range(count):
-        emotion = str(rng.choice(EMOTIONS))
-        faint = emotion != "neutral" and rng.random() < faint_share
+        emotion, intensity, shown = _pretraining_emotion(rng, faint_share, weak_intensity)
         style = sample_face_style(rng)
-        intensity = weak_intensity if faint else 1.0
         images.append(render_frames(emotion, 1, size=size, seed=int(rng.integers(2**31)), intensity=intensity, style=style)[0])
-        labels.append("neutral" if faint else emotion)
+        labels.append(shown)
     return images, labels
 
 
@@ -243,21 +250,20 @@ def synthesize_voices(
     """
     waveforms, labels = [], []
     for _ in range(count):
-        emotion = str(rng.choice(EMOTIONS))
-        faint = emotion != "neutral" and rng.random() < faint_share
+        emotion, intensity, shown = _pretraining_emotion(rng, faint_share, weak_intensity)
         speaker = sample_speaker(rng)
         waveform, _ = speech(
             str(rng.choice(SUBTITLE_POOL[emotion])),
             emotion,
             duration_s,
-            intensity=weak_intensity if faint else 1.0,
+            intensity=intensity,
             pitch_scale=speaker["pitch_scale"],
             rate_scale=speaker["rate_scale"],
             noise=speaker["audio_noise"],
             seed=int(rng.integers(2**31)),
         )
         waveforms.append(waveform)
-        labels.append("neutral" if faint else emotion)
+        labels.append(shown)
     return waveforms, labels
 
 
