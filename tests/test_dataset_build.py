@@ -3,6 +3,7 @@ two rows, interrupted builds resume, the datasets reload offline, and the Hub pu
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -195,7 +196,7 @@ def test_sft_build_end_to_end(trees, tmp_path):
     assert "failures: " in summary.format()
 
     card = (out / "README.md").read_text()
-    assert "path: data/train-*" in card and "| emer | happy | 2 |" in card and "| both | 1 |" in card
+    assert "configs:" not in card and "| emer | happy | 2 |" in card and "| both | 1 |" in card
     assert "| no_face | 1 |" in card and "| mismatch | 2 |" in card and "writer: template" in card
     assert "'001': both" in card and str(tmp_path) not in card
     assert json.loads((out / "build" / "summary.json").read_text())["summary"]["rows"] == 5
@@ -222,6 +223,28 @@ def test_sft_build_reloads_offline(trees, tmp_path):
     assert hub_rows == parquet_rows == 5 and "emer-sample_00000002__visual_first" in ids
     assert "string" in feature
     assert load_built_dataset(out, cache_dir=tmp_path / "cache")["train"].num_rows == 5
+
+
+def test_two_built_folders_with_the_same_card_reload_their_own_rows(trees, tmp_path):
+    """`load_dataset(<folder>)` must not hand one folder's cached rows to another folder (or a rebuilt one) whose
+    card is the same: with a `configs:` entry in the card, datasets 5.2 keyed its cache on the card's patterns."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "sft"
+    build_sft_dataset(out, mi_estimator=FakeEstimator(OUTCOMES), show_progress=False, cache_dir=tmp_path / "cache", **trees)
+    other = tmp_path / "other" / "sft"
+    shutil.copytree(out, other)
+    (parquet,) = (other / "data").glob("train-*.parquet")
+    pq.write_table(pq.read_table(parquet).slice(0, 2), parquet)
+    assert (other / "README.md").read_text() == (out / "README.md").read_text()
+    script = (
+        "import json, sys\n"
+        "from datasets import load_dataset\n"
+        "print(json.dumps([load_dataset(path)['train'].num_rows for path in sys.argv[1:]]))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "c2")}
+    done = subprocess.run([sys.executable, "-c", script, str(out), str(other)], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [5, 2]
 
 
 class ScriptedWriter(TemplateReasoningWriter):

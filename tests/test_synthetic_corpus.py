@@ -4,12 +4,14 @@ import os
 import stat
 import sys
 
+import numpy as np
 import pytest
 
 from migr_hf.data.readers import read_dfew, read_emer_v1
 from migr_hf.data.reasoning import split_reasoning
 from migr_hf.synthetic import CorpusSpec, make_synthetic_corpus, sample_clip_specs
 from migr_hf.synthetic.config import BenchmarkConfig
+from migr_hf.synthetic.corpus import EMOTIONS, render_face_images, shown_emotion, synthesize_voices
 
 SMALL = CorpusSpec(num_dfew=10, num_emer=3, duration_s=(2.0, 2.2), seed=3)
 
@@ -105,3 +107,28 @@ def test_config_round_trips():
     assert BenchmarkConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown"):
         BenchmarkConfig.from_dict({"nope": 1})
+
+
+def test_tower_pretraining_data_is_fresh_deterministic_and_labelled_with_what_it_clearly_shows():
+    images, faces = render_face_images(np.random.default_rng(3), 40, 64, faint_share=0.5)
+    again, _ = render_face_images(np.random.default_rng(3), 40, 64, faint_share=0.5)
+    assert all(a.shape == (64, 64, 3) and (a == b).all() for a, b in zip(images, again))
+    assert set(faces) <= set(EMOTIONS) and faces.count("neutral") > 40 / 5  # faint faces read as neutral
+    waveforms, voices = synthesize_voices(np.random.default_rng(3), 6, 2.0)
+    assert [w.shape for w in waveforms] == [(32000,)] * 6 and set(voices) <= set(EMOTIONS)
+    row = {"face": "sad", "face_intensity": 0.35, "voice": "happy", "voice_intensity": 1.0}
+    assert (shown_emotion(row, "face"), shown_emotion(row, "voice")) == ("neutral", "happy")
+
+
+def test_domain_tokenizer_keeps_the_reasoning_short(tmp_path):
+    from transformers import AutoProcessor
+
+    from migr_hf.synthetic.recognition import build_base_checkpoint
+    from migr_hf.testing.tiny import build_tiny_tokenizer
+
+    config = BenchmarkConfig(corpus=CorpusSpec(num_dfew=20, num_emer=5))
+    tokenizer = AutoProcessor.from_pretrained(build_base_checkpoint(tmp_path / "model", config)).tokenizer
+    generic = build_tiny_tokenizer()
+    clip = sample_clip_specs(config.corpus)[0]
+    for text in (clip.reasoning(), "the face shows brow lowerer (AU04, intensity 2.50), lid tightener (AU07, intensity 2.50)"):
+        assert len(tokenizer(text)["input_ids"]) <= 0.75 * len(generic(text)["input_ids"])

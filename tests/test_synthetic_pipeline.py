@@ -46,13 +46,20 @@ def test_modality_dropout_shows_one_condition_and_targets_what_it_shows(small, w
         assert (again["pixel_values_videos"] == batch["pixel_values_videos"]).all()
 
 
-def test_condition_targets():
-    row = {"label": "happy", "face": "neutral", "voice": "happy"}
+def test_condition_targets_are_what_each_input_clearly_shows():
+    row = {"label": "happy", "face": "neutral", "face_intensity": 1.0, "voice": "happy", "voice_intensity": 1.0}
     assert [condition_target(row, c) for c in ("audio_only", "visual_only", "audio_visual")] == ["happy", "neutral", "happy"]
+    faint = {**row, "face": "sad", "face_intensity": 0.35}  # a faint distractor face reads as neutral
+    assert [condition_target(faint, c) for c in ("audio_only", "visual_only", "audio_visual")] == ["happy", "neutral", "happy"]
 
 
 def test_mi_scores_against_ground_truth():
-    truth = {"a": {"dominant": "audio"}, "v": {"dominant": "visual"}, "b": {"dominant": "both"}, "x": {"dominant": "audio"}}
+    truth = {
+        "a": {"dominant": "audio", "label": "sad"},
+        "v": {"dominant": "visual", "label": "happy"},
+        "b": {"dominant": "both", "label": "neutral"},
+        "x": {"dominant": "audio", "label": "sad"},
+    }
     correct = {"audio_only": True, "visual_only": False, "audio_visual": True}
     rows = [
         {"id": "a", "modality_importance": "audio", "correct": correct},
@@ -63,7 +70,7 @@ def test_mi_scores_against_ground_truth():
     scores = mi_scores(rows, truth)
     assert scores["accuracy"] == pytest.approx(2 / 3) and scores["num_audio_visual_clips"] == 3
     assert scores["both_accuracy"] == 1.0 and scores["confusion"]["visual"] == {"audio": 1}
-    assert scores["condition_accuracy"]["visual_only"] == 0.0
+    assert scores["condition_accuracy"]["visual_only"] == 0.0 and scores["chance_accuracy"] == 0.5
 
 
 def test_visual_first_rule_orders_every_sample_visual_first():

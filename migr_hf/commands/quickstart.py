@@ -1,4 +1,4 @@
-"""`migr-hf quickstart`: the whole pipeline on the built-in sample, offline (see `migr_hf.apps.quickstart`)."""
+"""`migr-hf quickstart`: the reduced single arm of the synthetic benchmark, offline (see `migr_hf.synthetic.quickstart`)."""
 
 import argparse
 
@@ -6,19 +6,23 @@ import argparse
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "quickstart",
-        help="run the whole MIGR pipeline on a small built-in sample (no downloads, CPU, a few minutes)",
-        description="Sample clips -> tiny model -> Modality Importance -> SFT/GRPO datasets -> SFT -> GRPO -> "
-        "inference -> evaluation -> report. Prints the report path.",
+        help="run the whole MIGR pipeline on a generated corpus with a known dominant modality (CPU, no downloads)",
+        description="Synthetic corpus -> base model (tower warm-up, modality dropout) -> Modality Importance (both "
+        "estimators, scored against the ground truth) -> SFT/GRPO datasets -> MI-ordered SFT -> GRPO with the MIGR "
+        "rewards -> inference on held-out clips -> evaluation -> report.md and report.json. Prints the report path.",
     )
     parser.add_argument("--output-dir", default="migr_hf_outputs/quickstart", help="where everything is written")
-    parser.add_argument("--reduced", action="store_true", help="a smoke-test run: a few training steps only")
+    parser.add_argument(
+        "--reduced", action="store_true", help="the smaller, fixed-seed run of the CI learning test (about half the time)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps.quickstart import QuickstartSettings, run_quickstart
+    from ..synthetic.config import BenchmarkConfig
+    from ..synthetic.quickstart import run_quickstart
 
-    settings = QuickstartSettings.reduced() if args.reduced else QuickstartSettings()
-    report = run_quickstart(args.output_dir, settings)
+    config = BenchmarkConfig.ci() if args.reduced else BenchmarkConfig.quickstart()
+    report = run_quickstart(args.output_dir, config)
     print(f"quickstart report: {report.resolve()}")
     return 0

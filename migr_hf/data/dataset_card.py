@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from .. import schema
 from ..classifiers import ERV_MODEL_ID
 from ..version import __version__
-from .storage import DATA_DIR, load_built_dataset
+from .storage import load_built_dataset
 
 if TYPE_CHECKING:
     from .builder import BuildSummary
@@ -45,9 +45,8 @@ def dataset_card(
     summary: BuildSummary,
     settings: Mapping[str, Any],
     features: Features,
-    splits: Sequence[str] = ("train",),
 ) -> DatasetCard:
-    """Dataset card with the parquet config, schema, counts per source / emotion / MI class, and build settings."""
+    """Dataset card with the schema, counts per source / emotion / MI class, and build settings."""
     size = summary.rows
     size_category = "n<1K" if size < 1_000 else "1K<n<10K" if size < 10_000 else "10K<n<100K"
     card_data = DatasetCardData(
@@ -57,13 +56,10 @@ def dataset_card(
         size_categories=size_category,
         task_categories=["video-classification", "text-generation"],
         tags=["emotion-recognition", "multimodal", "migr", summary.kind],
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [{"split": split, "path": f"{DATA_DIR}/{split}-*"} for split in splits],
-            }
-        ],
     )
+    # No `configs:` entry: the `data/<split>-*.parquet` layout is what `datasets` and the Hub detect by themselves,
+    # and with one, datasets 5.2's `load_dataset(<folder>)` keys its cache on the card's relative patterns, so two
+    # folders with the same card (or a rebuilt folder) silently return the first one's cached rows.
     descriptions = {
         "sft": "Modality-aligned SFT data (paper section 3.1): EMER and FAU-filtered DFEW/MAFW samples whose "
         "reasoning is split into audio and visual segments and ordered by Modality Importance (a tie gives "

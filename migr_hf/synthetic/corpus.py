@@ -33,9 +33,10 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -158,13 +159,7 @@ def sample_clip_specs(spec: CorpusSpec) -> list[ClipSpec]:
                 other, other_intensity = "neutral", 1.0
         face, face_intensity = (other, other_intensity) if dominant == "audio" else (label, 1.0)
         voice, voice_intensity = (other, other_intensity) if dominant == "visual" else (label, 1.0)
-        style = FaceStyle(
-            offset=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.06, 0.06))),
-            scale=float(rng.uniform(0.3, 0.42)),
-            skin=tuple(int(c) for c in rng.integers([200, 160, 130], [255, 225, 195])),
-            background=tuple(int(c) for c in rng.integers(20, 140, size=3)),
-            noise=float(rng.uniform(0, 6)),
-        )
+        style = sample_face_style(rng)
         if index < spec.num_dfew:
             number = index + 1
             source, name, fold = "dfew", f"{number:05d}", index % NUM_FOLDS + 1
@@ -184,14 +179,92 @@ def sample_clip_specs(spec: CorpusSpec) -> list[ClipSpec]:
                 voice_intensity=voice_intensity,
                 subtitle=str(rng.choice(SUBTITLE_POOL[voice])),
                 duration_s=round(float(rng.uniform(*spec.duration_s)), 1),
-                pitch_scale=float(rng.uniform(0.85, 1.15)),
-                rate_scale=float(rng.uniform(0.9, 1.1)),
-                audio_noise=float(rng.uniform(0, 0.01)),
+                **sample_speaker(rng),
                 style=style,
                 seed=int(rng.integers(2**31)),
             )
         )
     return clips
+
+
+def sample_face_style(rng: np.random.Generator) -> FaceStyle:
+    """A random face look: position, size (the face fills most of the frame, as in DFEW's face-centred clips),
+    skin and background colours, pixel noise."""
+    return FaceStyle(
+        offset=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.06, 0.06))),
+        scale=float(rng.uniform(0.38, 0.46)),
+        skin=tuple(int(c) for c in rng.integers([200, 160, 130], [255, 225, 195])),
+        background=tuple(int(c) for c in rng.integers(20, 140, size=3)),
+        noise=float(rng.uniform(0, 6)),
+    )
+
+
+def sample_speaker(rng: np.random.Generator) -> dict[str, float]:
+    """A random speaker: pitch and rate scales (1.0: the emotion's own) and the std of added audio noise."""
+    return dict(
+        pitch_scale=float(rng.uniform(0.85, 1.15)),
+        rate_scale=float(rng.uniform(0.9, 1.1)),
+        audio_noise=float(rng.uniform(0, 0.01)),
+    )
+
+
+def shown_emotion(row: Mapping[str, Any], modality: str) -> str:
+    """The emotion a modality (``"face"`` or ``"voice"``) of a ground-truth row shows clearly: its emotion at full
+    intensity, ``neutral`` for a faint distractor (which stays under the AU thresholds too)."""
+    return row[modality] if row[f"{modality}_intensity"] >= 1 else "neutral"
+
+
+def _pretraining_emotion(rng: np.random.Generator, faint_share: float, weak_intensity: float) -> tuple[str, float, str]:
+    """A uniformly drawn emotion, its intensity (`weak_intensity` with probability `faint_share` for a non-neutral
+    one, else full) and the emotion it clearly shows (``neutral`` when faint)."""
+    emotion = str(rng.choice(EMOTIONS))
+    if emotion != "neutral" and rng.random() < faint_share:
+        return emotion, weak_intensity, "neutral"
+    return emotion, 1.0, emotion
+
+
+def render_face_images(
+    rng: np.random.Generator, count: int, size: int, faint_share: float = 0.2, weak_intensity: float = 0.35
+) -> tuple[list[np.ndarray], list[str]]:
+    """`count` single `(size, size, 3)` face frames, fresh from the corpus's style distribution, and the emotion
+    each shows clearly (`shown_emotion`: a faint expression, drawn with probability `faint_share`, is ``neutral``).
+
+    Tower pretraining data: generated independently of any corpus clip.
+    """
+    images, labels = [], []
+    for _ in range(count):
+        emotion, intensity, shown = _pretraining_emotion(rng, faint_share, weak_intensity)
+        style = sample_face_style(rng)
+        images.append(render_frames(emotion, 1, size=size, seed=int(rng.integers(2**31)), intensity=intensity, style=style)[0])
+        labels.append(shown)
+    return images, labels
+
+
+def synthesize_voices(
+    rng: np.random.Generator, count: int, duration_s: float, faint_share: float = 0.2, weak_intensity: float = 0.35
+) -> tuple[list[np.ndarray], list[str]]:
+    """`count` `(duration_s * 16000,)` waveforms of fresh speakers saying a sentence of the pool in an emotion's
+    voice, and the emotion each clearly shows (a faint voice, drawn with probability `faint_share`, is ``neutral``).
+
+    Tower pretraining data: generated independently of any corpus clip.
+    """
+    waveforms, labels = [], []
+    for _ in range(count):
+        emotion, intensity, shown = _pretraining_emotion(rng, faint_share, weak_intensity)
+        speaker = sample_speaker(rng)
+        waveform, _ = speech(
+            str(rng.choice(SUBTITLE_POOL[emotion])),
+            emotion,
+            duration_s,
+            intensity=intensity,
+            pitch_scale=speaker["pitch_scale"],
+            rate_scale=speaker["rate_scale"],
+            noise=speaker["audio_noise"],
+            seed=int(rng.integers(2**31)),
+        )
+        waveforms.append(waveform)
+        labels.append(shown)
+    return waveforms, labels
 
 
 def _normalized(weights: Sequence[float]) -> list[float]:
@@ -311,5 +384,10 @@ __all__ = [
     "SyntheticCorpus",
     "load_ground_truth",
     "make_synthetic_corpus",
+    "render_face_images",
     "sample_clip_specs",
+    "sample_face_style",
+    "sample_speaker",
+    "shown_emotion",
+    "synthesize_voices",
 ]

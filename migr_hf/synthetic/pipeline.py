@@ -76,7 +76,8 @@ class Timer:
 
 def mi_scores(rows: Sequence[Mapping[str, Any]], truth: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Estimated MI against the ground truth: accuracy over ``audio``/``visual`` clips, ``both`` clips separately,
-    the confusion (ground truth -> estimated -> count) and each condition's accuracy."""
+    the confusion (ground truth -> estimated -> count), each condition's accuracy and the chance accuracy (the
+    majority label's share)."""
     pairs = [(truth[row["id"]]["dominant"], row["modality_importance"]) for row in rows]
     dominant = [(t, e) for t, e in pairs if t != "both"]
     both = [(t, e) for t, e in pairs if t == "both"]
@@ -89,6 +90,7 @@ def mi_scores(rows: Sequence[Mapping[str, Any]], truth: Mapping[str, Mapping[str
         "num_both_clips": len(both),
         "confusion": confusion,
         "condition_accuracy": {c: sum(row["correct"][c] for row in rows) / len(rows) for c in CONDITIONS} if rows else {},
+        "chance_accuracy": max(Counter(truth[row["id"]]["label"] for row in rows).values()) / len(rows) if rows else None,
     }
 
 
@@ -101,8 +103,8 @@ class BaseRun:
     mi_files: dict[str, Path]
     warmup: dict[str, float]
     base_log: list[dict[str, Any]]
-    mi: dict[str, dict[str, Any]]  # method -> {"train": scores, "heldout": scores}
-    mi_agreement: dict[str, float]  # "train" / "heldout" -> share of clips where both estimators give the same MI
+    mi: dict[str, dict[str, Any]]  # method -> {"train" | "heldout" | "all": scores}
+    mi_agreement: dict[str, float]  # "train" / "heldout" / "all" -> share of clips where both estimators give the same MI
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def prepare_base(directory: str | os.PathLike, corpus: SyntheticCorpus, config: 
     """Tower warm-up, base recognition training and Modality Importance with both estimators (resumable MI files).
 
     MI is estimated for the clips the datasets are built from (EMER and DFEW train, ``"train"``) and for the
-    held-out DFEW test clips (``"heldout"``), whose estimates no training stage sees.
+    held-out DFEW test clips (``"heldout"``), whose estimates no training stage sees; ``"all"`` scores both.
     """
     directory = Path(directory)
     timer = Timer(f"base seed {config.seed}")
@@ -150,6 +152,8 @@ def prepare_base(directory: str | os.PathLike, corpus: SyntheticCorpus, config: 
         warmup, log = saved["warmup"], saved["log"]
     mi_files, mi = {}, {}
     estimated = [*records["emer"], *records["train"], *records["test"]]
+    heldout = {r.id for r in records["test"]}
+    parts = (("train", lambda i: i not in heldout), ("heldout", lambda i: i in heldout), ("all", lambda i: True))
     for method in MI_METHODS:
         path = directory / f"mi-{method}.jsonl"
         kwargs = {"max_new_tokens": 12} if method == "generate" else {}
@@ -161,16 +165,11 @@ def prepare_base(directory: str | os.PathLike, corpus: SyntheticCorpus, config: 
             ),
         )
         rows = {row["id"]: row for row in JsonlStore(path)}
-        heldout = {r.id for r in records["test"]}
-        mi[method] = {
-            "train": mi_scores([row for i, row in rows.items() if i not in heldout], truth),
-            "heldout": mi_scores([row for i, row in rows.items() if i in heldout], truth),
-        }
+        mi[method] = {part: mi_scores([row for i, row in rows.items() if selected(i)], truth) for part, selected in parts}
         mi_files[method] = path
     stored = {method: {row["id"]: row["modality_importance"] for row in JsonlStore(path)} for method, path in mi_files.items()}
-    heldout = {r.id for r in records["test"]}
     agreement = {}
-    for part, selected in (("train", lambda i: i not in heldout), ("heldout", lambda i: i in heldout)):
+    for part, selected in parts:
         ids = [i for i in stored["generate"] if selected(i) and i in stored["loglik"]]
         agreement[part] = sum(stored["generate"][i] == stored["loglik"][i] for i in ids) / len(ids) if ids else None
     return BaseRun(directory, model_dir, mi_files, warmup, log, mi, agreement, timer.seconds)
@@ -332,6 +331,7 @@ def run_arm(
                 learning_rate=config.grpo_learning_rate,
                 temperature=config.grpo_temperature,
                 reward_names=ARM_REWARDS[arm],
+                emotion_classifier="offline",  # CPU and offline: the lexicon, never a download
                 emotion_classifier="offline",  # the corpus's sentences are scored by the lexicon, offline
                 train_vision_tower=False,
                 train_audio_tower=False,

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -58,14 +59,15 @@ def tiny_corpus() -> list[str]:
     ]
 
 
-def build_tiny_tokenizer(vocab_size: int = 1000) -> Qwen2Tokenizer:
-    """A byte-level BPE `Qwen2Tokenizer` trained on `tiny_corpus()`, with Qwen's chat special tokens."""
+def build_tiny_tokenizer(vocab_size: int = 1000, extra_texts: Sequence[str] = ()) -> Qwen2Tokenizer:
+    """A byte-level BPE `Qwen2Tokenizer` trained on `tiny_corpus()` and `extra_texts` (the text of a domain, so that
+    its words are single tokens), with Qwen's chat special tokens."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    backend.train_from_iterator(tiny_corpus() * 4, trainer)
+    backend.train_from_iterator(tiny_corpus() * 4 + list(extra_texts), trainer)
     bpe = json.loads(backend.to_str())["model"]
     return Qwen2Tokenizer(
         vocab=bpe["vocab"],
@@ -148,14 +150,20 @@ def tiny_config(vocab_size: int, gate_vocab_size: int, **overrides) -> MIGROmniC
 
 
 def build_tiny_checkpoint(
-    output_dir: str | os.PathLike, seed: int = 0, frame_mode: str = "pad", **config_overrides
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    frame_mode: str = "pad",
+    tokenizer_texts: Sequence[str] = (),
+    tokenizer_vocab_size: int = 1000,
+    **config_overrides,
 ) -> Path:
     """Build a random tiny MIGR-Omni model and its processor and save both to `output_dir`.
 
-    Returns the checkpoint directory, loadable with `AutoModelForCausalLM` / `AutoProcessor`.
+    `tokenizer_texts` / `tokenizer_vocab_size` go to `build_tiny_tokenizer`. Returns the checkpoint directory,
+    loadable with `AutoModelForCausalLM` / `AutoProcessor`.
     """
     output_dir = Path(output_dir)
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(tokenizer_vocab_size, tokenizer_texts)
     prepare_tokenizer(tokenizer)
     with tempfile.TemporaryDirectory() as scratch:
         gate_tokenizer = build_tiny_gate_tokenizer(scratch)
