@@ -331,7 +331,6 @@ def run_arm(
                 learning_rate=config.grpo_learning_rate,
                 temperature=config.grpo_temperature,
                 reward_names=ARM_REWARDS[arm],
-                emotion_classifier="offline",  # CPU and offline: the lexicon, never a download
                 emotion_classifier="offline",  # the corpus's sentences are scored by the lexicon, offline
                 train_vision_tower=False,
                 train_audio_tower=False,
