@@ -39,7 +39,7 @@ from ..models.migr_omni.mi_estimation import build_estimator
 from ..testing.sample_data import make_sample_corpus
 from ..testing.tiny import build_tiny_checkpoint
 from ..trainers import MIGRGRPOConfig, MIGRGRPOTrainer, MIGRSFTConfig, MIGRSFTTrainer
-from .inference import ClipError, EmotionReasoner
+from .inference import EmotionReasoner, write_predictions
 
 logger = logging.get_logger(__name__)
 
@@ -181,16 +181,7 @@ def predict_test_clips(run: QuickstartRun, dfew_root: Path) -> Path:
     reasoner = EmotionReasoner.from_pretrained(
         run.output_dir / "grpo-model", label_set="dfew", max_new_tokens=run.settings.max_completion_length
     )
-    records = list(read_dfew(dfew_root, fold=5, split="test"))
-    results = reasoner([record.video for record in records])
-    path = run.output_dir / "predictions.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for record, result in zip(records, results):
-            row = {"id": record.id, "label": record.label, "completion": getattr(result, "raw_text", "")}
-            if isinstance(result, ClipError):  # kept in the evaluation as a sample without an answer
-                row["error"] = result.error
-            handle.write(json.dumps(row) + "\n")
-    return path
+    return write_predictions(reasoner, read_dfew(dfew_root, fold=5, split="test"), run.output_dir / "predictions.jsonl")
 
 
 def plot_training(run: QuickstartRun, path: Path) -> Path:
