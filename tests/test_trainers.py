@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from helpers_emotion import build_tiny_classifier, cache_hub_model
 from huggingface_hub import constants as hub_constants
 from media_fixtures import make_clip, sine
 from transformers import AutoModelForCausalLM, AutoProcessor
+from trl import ModelConfig, ScriptArguments, TrlParser
 
 from migr_hf.classifiers import ERV_MODEL_ID, GOEMOTIONS_LABELS
 from migr_hf.rewards import MIGR_REWARDS
@@ -27,6 +29,7 @@ from migr_hf.trainers import (
     migr_base_model,
     quantization_config,
 )
+from migr_hf.trainers.entrypoints import STAGES
 from migr_hf.trainers.model_parts import QUANTIZATION_SKIP_MODULES
 
 COMPLETIONS = (
@@ -241,6 +244,44 @@ def test_tower_reuse_gives_the_log_probs_of_raw_media(tiny_checkpoint, grpo_data
     assert trainers[True].tower_passes.counts == {"vision": 2, "audio": 2}
 
 
+def test_row_media_are_bound_for_one_trl_call_only(tiny_checkpoint, grpo_dataset, tmp_path, monkeypatch):
+    """Every log-prob forward of a step reads the media of that step's rows; nothing stays bound between calls."""
+    args = grpo_args(tmp_path, beta=0.04)
+    trainer = MIGRGRPOTrainer(str(tiny_checkpoint), reward_funcs=scripted_reward, args=args, train_dataset=grpo_dataset)
+    forward = trainer._get_per_token_logps_and_entropies
+    seen = []  # (step, audio tower states of the first row) of every log-prob forward
+
+    def recording(model, input_ids, *args, **kwargs):
+        seen.append((trainer.state.global_step, trainer._forward_media["audio_tower_states"][0].clone()))
+        return forward(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", recording)
+    trainer.train()
+    assert trainer._forward_media is None and trainer._generation_batch is None
+    by_step = {step: [states for s, states in seen if s == step] for step in (0, 1)}
+    assert [len(states) for states in by_step.values()] == [2, 2]  # reference log-probs, then the loss
+    for states in by_step.values():
+        torch.testing.assert_close(states[0], states[1])
+    # one clip per step, each clip once: step 1 never sees step 0's media
+    assert not torch.equal(by_step[0][0], by_step[1][0])
+
+    monkeypatch.undo()
+    batch = trainer._encode_prompts([dict(grpo_dataset[0])])
+    media, ids = batch.row_media(), torch.tensor(batch.prompt_ids)
+    with pytest.raises(RuntimeError, match="must be bound"):
+        trainer._get_per_token_logps_and_entropies(trainer.model, ids, torch.ones_like(ids), 1)
+    with pytest.raises(RuntimeError, match="generates from the prompt batch"):
+        trainer._rollout([MIGR_INSTRUCTION], trainer)
+    with pytest.raises(KeyError), trainer._media_of(media, batch):
+        with pytest.raises(RuntimeError, match="still bound"), trainer._media_of(media):
+            pass
+        raise KeyError("a failing trl call")
+    assert trainer._forward_media is None and trainer._generation_batch is None
+    no_rows = {key: value[:0] for key, value in media.items()}
+    with pytest.raises(RuntimeError, match="must be bound"), trainer._media_of(no_rows):
+        trainer._get_per_token_logps_and_entropies(trainer.model, ids, torch.ones_like(ids), 1)
+
+
 def test_sft_resume_restores_optimizer_and_scheduler(tiny_checkpoint, sft_dataset, tmp_path):
     def run(output_dir, resume=None, steps=3):
         args = MIGRSFTConfig(
@@ -301,29 +342,83 @@ def test_quantization_keeps_towers_projectors_gate_and_head_unquantized():
     assert model_modules <= set(config.llm_int8_skip_modules)
 
 
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "examples" / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_recipes_parse_into_their_stage_config(recipe, tmp_path):
+    """Each shipped recipe parses with the training flags; its commented vLLM lines name real fields."""
+    config_class = STAGES["sft" if "_sft_" in recipe.name else "grpo"][0]
+    parser = TrlParser((ScriptArguments, config_class, ModelConfig))
+    _, training_args, _ = parser.parse_args_and_config(args=["--config", str(recipe), "--use_cpu", "true"])
+    assert type(training_args) is config_class
+    text = recipe.read_text()
+    if "# vllm_" in text:
+        vllm_recipe = tmp_path / recipe.name
+        vllm_recipe.write_text(text.replace("generation_backend: hf", "generation_backend: vllm").replace("# vllm_", "vllm_"))
+        _, training_args, _ = parser.parse_args_and_config(args=["--config", str(vllm_recipe), "--use_cpu", "true"])
+        llm_kwargs = training_args.vllm_engine_kwargs()["llm_kwargs"]
+        assert llm_kwargs == {"gpu_memory_utilization": 0.3, "max_model_len": 3072}
+
+
 def test_trainable_towers_forbid_tower_reuse(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="reuse_tower_states needs frozen towers"):
         MIGRGRPOTrainer(str(tiny_checkpoint), reward_funcs=scripted_reward, args=grpo_args(tmp_path, train_vision_tower=True))
 
+# The shipped multi-process configs, with the flags that put them on 2 CPU processes over gloo.
+SCALE_OUT_CONFIGS = {
+    "multi_gpu": ["--use_cpu", "true"],  # DDP
+    # accelerate leaves CPU processes in DDP; tests/launch_grpo_on_cpu.py promotes them to FSDP2
+    "fsdp": ["--use_cpu", "true"],
+    # DeepSpeed's CPU accelerator; accelerate counts the processes only with an explicit backend
+    "deepspeed_zero2": ["--ddp_backend", "gloo"],
+    "deepspeed_zero3": ["--ddp_backend", "gloo"],
+}
+
 
 @pytest.mark.slow
-def test_accelerate_launch_grpo_example_on_two_cpu_processes(tiny_checkpoint, grpo_dataset, tmp_path):
-    data_dir = tmp_path / "data"
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(config, marks=[pytest.mark.deepspeed] if config.startswith("deepspeed") else [])
+        for config in SCALE_OUT_CONFIGS
+    ],
+)
+def test_shipped_config_runs_grpo_on_two_cpu_processes(config, tiny_checkpoint, grpo_dataset, tmp_path):
+    """examples/accelerate/<config>.yaml on 2 CPU processes: 2 GRPO steps on both ranks with the frozen towers run
+    once per prompt (tower reuse), then a full model that loads as remote code, towers unchanged."""
+    data_dir, output_dir = tmp_path / "data", tmp_path / "out"
     grpo_dataset.to_parquet(str(data_dir / "data" / "train-00000-of-00001.parquet"))
     command = [
-        # accelerate's torchrun launcher; in the processes, use_cpu selects gloo (`launch --cpu` starts one process)
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", "examples/grpo.py",
-        "--model_name_or_path", str(tiny_checkpoint), "--dataset_name", str(data_dir), "--output_dir", str(tmp_path / "out"),
-        "--max_steps", "1", "--num_generations", "2", "--per_device_train_batch_size", "2",
-        "--gradient_accumulation_steps", "1", "--max_completion_length", "4", "--report_to", "none",
-        "--save_strategy", "no", "--beta", "0.0", "--logging_steps", "1", "--use_cpu", "true", "--bf16", "false",
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"examples/accelerate/{config}.yaml",
+        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", "0", "tests/launch_grpo_on_cpu.py",
+        "--model_name_or_path", str(tiny_checkpoint), "--dataset_name", str(data_dir), "--output_dir", str(output_dir),
+        "--max_steps", "2", "--num_generations", "2", "--per_device_train_batch_size", "2",
+        "--gradient_accumulation_steps", "1", "--max_completion_length", "4", "--beta", "0.04", "--report_to", "none",
+        "--save_strategy", "no", "--logging_steps", "1", "--bf16", "false", *SCALE_OUT_CONFIGS[config],
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
+        "CUDA_VISIBLE_DEVICES": "", "RANK_REPORT_DIR": str(tmp_path),
+    }  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "world_size=2" in result.stderr or "[rank1]" in result.stderr
-    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
-    assert type(saved).__name__ == "MIGROmniForCausalLM"
+    ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
+    distributed_type = {"multi_gpu": "MULTI_CPU", "fsdp": "FSDP"}.get(config, "DEEPSPEED")
+    for rank in ranks:
+        assert rank["steps"] == 2 and rank["distributed_type"] == distributed_type, rank
+        assert (rank["fsdp_modules"] > 1) == (config == "fsdp"), rank
+        # one prompt per rank and step: the towers ran once for it, never in the policy or reference forwards
+        assert rank["vision_tower_clips"] == rank["audio_tower_clips"] == 2, rank
+    saved_files = {path.name for path in output_dir.iterdir()}
+    assert "model.safetensors" in saved_files and "modeling_migr_omni.py" in saved_files
+    assert not any(name.startswith("_fsdp") for name in saved_files), saved_files
+    auto_map = json.loads((output_dir / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModelForCausalLM"] == "modeling_migr_omni.MIGROmniForCausalLM"
+    saved, info = AutoModelForCausalLM.from_pretrained(output_dir, trust_remote_code=True, output_loading_info=True)
+    assert type(saved).__name__ == "MIGROmniForCausalLM" and not info["missing_keys"] and not info["mismatched_keys"]
+    initial = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    frozen_parts = ("vision_tower", "audio_tower", "gate_encoder")
+    assert not any(changed(snapshot(initial), snapshot(saved))[part] for part in frozen_parts)
     # "auto" offline without ERV's model in the cache: the lexicon, named in the saved config
-    assert json.loads((tmp_path / "out" / "training_args.json").read_text())["emotion_classifier"] == "offline"
+    assert json.loads((output_dir / "training_args.json").read_text())["emotion_classifier"] == "offline"

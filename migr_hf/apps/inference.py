@@ -9,9 +9,11 @@ A batch always finishes: a clip that cannot be used (unreadable, or lacking a mo
 gets a `ClipError` in its place, and the other clips their `EmotionPrediction`.
 """
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -20,11 +22,12 @@ from transformers import AutoModelForCausalLM, AutoProcessor, BatchFeature, PreT
 from transformers.utils import logging
 
 from ..conversation import build_conversation
+from ..data.records import SampleRecord
 from ..generation import GenerationEngine, GenerationOptions, build_engine
 from ..labels import LabelSet, get_label_set
 from ..media import MediaError, probe_media, source_name
 from ..parsing import AUDIO_SEGMENT, VISUAL_SEGMENT, parse_completion
-from ..schema import MIGR_INSTRUCTION
+from ..schema import COMPLETION, ID, LABEL, MIGR_INSTRUCTION
 
 logger = logging.get_logger(__name__)
 
@@ -261,4 +264,27 @@ class EmotionReasoner:
         )
 
 
-__all__ = ["ClipError", "EmotionPrediction", "EmotionReasoner", "MODES"]
+def write_predictions(
+    reasoner: EmotionReasoner,
+    records: Sequence[SampleRecord],
+    path: str | os.PathLike,
+    *,
+    mode: Mode = "audio+video",
+    batch_size: int = 4,
+) -> Path:
+    """Predict the clips of `records` (batches of `batch_size` through the reasoner's engine) and write the
+    predictions JSONL `migr-hf evaluate` scores: one `{"id", "label", "completion"}` per record, in order, with
+    `"error"` (and an empty completion, scored as no answer) for a clip that got no prediction."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = reasoner([record.video for record in records], mode=mode, batch_size=batch_size)
+    with path.open("w", encoding="utf-8") as handle:
+        for record, result in zip(records, results):
+            row = {ID: record.id, LABEL: record.label, COMPLETION: getattr(result, "raw_text", "")}
+            if isinstance(result, ClipError):
+                row["error"] = result.error
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+__all__ = ["ClipError", "EmotionPrediction", "EmotionReasoner", "MODES", "write_predictions"]

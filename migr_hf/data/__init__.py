@@ -1,11 +1,11 @@
 """MIGR data pipeline: benchmark readers, FAU emotion-consistent filtering, Modality Importance, MI-ordered
 reasoning targets and the SFT / GRPO dataset builders (paper sections 3.1-3.2).
 
-Modules: `records` (`SampleRecord`, failures), `readers` (DFEW, MAFW, EMER V1/V2), `openface` (OpenFace CSVs and
-the command that makes them), `fau` (FAU table, peak frame, exact match), `reasoning_writer` (template and LLM
-writers), `reasoning` (audio/visual/conclusion split, target composition), `modality_importance` (MI rule,
-`MIEstimator`, resumable driver), `jsonl` (crash-safe stores), `builder`. LLM calls (OpenAI writer, LLM splitter)
-go through `migr_hf.services.llm`.
+Modules: `records` (`SampleRecord`, failures), `readers` (DFEW, MAFW, EMER V1/V2, a labelled clip folder),
+`openface` (OpenFace CSVs and the command that makes them), `fau` (FAU table, peak frame, exact match),
+`reasoning_writer` (template and LLM writers), `reasoning` (audio/visual/conclusion split, target composition),
+`modality_importance` (MI rule, `MIEstimator`, resumable driver), `jsonl` (crash-safe stores), `builder`. LLM calls
+(OpenAI writer, LLM splitter) go through `migr_hf.services.llm`.
 
 SFT dataset (split ``train``; one row per reasoning order, a tie gives two rows):
 
@@ -65,6 +65,7 @@ _EXPORTS = {
     "read_dfew": ".readers",
     "read_emer_v1": ".readers",
     "read_emer_v2": ".readers",
+    "read_labeled_clips": ".readers",
     "read_mafw": ".readers",
     "read_record_rows": ".readers",
     "LLMReasoningSplitter": ".reasoning",
@@ -129,6 +130,7 @@ __all__ = [
     "orders_for",
     "push_dataset_to_hub",
     "read_dfew",
+    "read_labeled_clips",
     "read_emer_v1",
     "read_emer_v2",
     "read_mafw",

@@ -12,6 +12,8 @@ Layouts (see ``docs/data-formats.md``; paths relative to the dataset root):
 * EMER-V1: CSV ``names,emotions,subtitles,reasons``. EMER-V2: CSV ``name,chinese,english`` without labels, which
   are joined by name from a MER2023 label CSV (``name`` and one of ``discrete``/``emotion``/``emotions``/``label``)
   or a mapping. Clips ``<video_dir>/<name>.<ext>`` (MER2023, EULA-gated).
+* A labelled clip folder (`read_labeled_clips`, what ``migr-hf evaluate --clips`` reads): the clips, and a CSV or
+  JSONL naming each clip with its label.
 
 Every reader takes ``on_failure``: a bad row (malformed, unknown label, empty reasoning, duplicate) is passed to it
 as a `Failure` and skipped; without it the reader raises `DataFormatError` on the first bad row. A file whose
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..labels import DFEW, EMER, MAFW, LabelSet
+from ..labels import DFEW, EMER, MAFW, LabelSet, get_label_set
 from .records import DataFormatError, Failure, FailureReason, SampleRecord
 
 logger = logging.getLogger(__name__)
@@ -328,6 +330,77 @@ def read_emer_v2(
         video_dir=video_dir,
         on_failure=on_failure,
     )
+
+
+LABELED_CLIP_COLUMNS = ("clip", "video_name", "name")
+
+
+def _labeled_clip_rows(path: Path) -> Iterable[tuple[str, str, str]]:
+    """``(where, clip name, label text)`` of a labels file: CSV with a header, or JSONL."""
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                row = _json_row(path, number, line)
+                clip = next((row[key] for key in LABELED_CLIP_COLUMNS if key in row), None)
+                yield f"{path}:{number}", str(clip if clip is not None else ""), str(row.get("label", ""))
+        return
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        fields = [name.strip() for name in next(csv.reader(handle), [])]
+    clip_column = next((name for name in LABELED_CLIP_COLUMNS if name in fields), None)
+    if clip_column is None:
+        raise DataFormatError(f"{path}: no clip column (one of {list(LABELED_CLIP_COLUMNS)}); found {fields}")
+    for line, row in _read_csv(path, (clip_column, "label")):
+        yield f"{path}:{line}", row[clip_column], row["label"]
+
+
+def read_labeled_clips(
+    clip_dir: str | os.PathLike,
+    labels: str | os.PathLike,
+    label_set: str | LabelSet,
+    *,
+    split: str = "test",
+    on_failure: FailureCallback | None = None,
+) -> list[SampleRecord]:
+    """The labelled clips of a folder, in the order of the labels file.
+
+    ``labels`` is a CSV with a header (a clip column, one of `LABELED_CLIP_COLUMNS`, and ``label``) or a JSONL of
+    ``{"clip", "label"}``. A clip is named by its file name, its stem, or a number matching a numeric stem
+    (a DFEW split CSV, ``video_name,label``, names ``00001.mp4`` as ``1``). A label is a word of ``label_set``
+    (synonyms allowed) or its 1-based id. Ids are ``"<label set>-<clip stem>"``, as `read_dfew` gives; clips of
+    the folder without a label are left out.
+    """
+    clip_dir, labels = Path(clip_dir), Path(labels)
+    label_set = get_label_set(label_set)
+    if not clip_dir.is_dir():
+        raise FileNotFoundError(f"clip folder not found: {clip_dir}")
+    if not labels.is_file():
+        raise FileNotFoundError(f"labels file not found: {labels}")
+    clips = sorted(path for path in clip_dir.iterdir() if path.suffix.lower() in VIDEO_EXTENSIONS)
+    by_name = {path.name: path for path in clips} | {path.stem: path for path in clips}
+    by_number = {int(path.stem): path for path in clips if path.stem.isdigit()}
+    records: list[SampleRecord] = []
+    seen: set[str] = set()
+    for where, name, label_value in _labeled_clip_rows(labels):
+        name = name.strip()
+        clip = by_name.get(name) or (by_number.get(int(name)) if name.isdigit() else None)
+        sample_id = make_id(label_set.name, clip.stem if clip is not None else Path(name).stem)
+        label = _parse_label(label_value, label_set)
+        if not name:
+            failure = Failure(None, label_set.name, where, FailureReason.MALFORMED_ROW, "empty clip name")
+        elif clip is None:
+            detail = f"no clip {name!r} in {clip_dir}"
+            failure = Failure(sample_id, label_set.name, where, FailureReason.MISSING_CLIP, detail)
+        elif label is None:
+            failure = Failure(sample_id, label_set.name, where, FailureReason.UNKNOWN_LABEL, f"label={label_value!r}")
+        elif sample_id in seen:
+            failure = Failure(sample_id, label_set.name, where, FailureReason.DUPLICATE_ID, f"clip {name!r} again")
+        else:
+            seen.add(sample_id)
+            records.append(SampleRecord(sample_id, label_set.name, split, str(clip), label, label_set.name))
+            continue
+        _report(on_failure, failure)
+    logger.info("%d labelled clips of %s from %s (%d clips in the folder)", len(records), clip_dir, labels, len(clips))
+    return records
 
 
 def read_record_rows(path: str | Path) -> list[SampleRecord]:

@@ -1,6 +1,7 @@
 """Configuration of modality-aligned reward optimization (paper section 3.2, hyperparameters of section 4.3)."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import GRPOConfig
 
@@ -55,8 +56,9 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
         default="hf",
         metadata={
             "help": "Rollout engine: 'hf' (transformers generate on the policy) or 'vllm' (vLLM on the exported "
-            "language model fed with prompt embeddings, weights synced after each optimizer step, trl's "
-            "importance-sampling correction on).",
+            "language model fed with prompt embeddings, colocated: a worker process beside each training process "
+            "with vllm_gpu_memory_utilization of its device and vllm_max_model_length context; weights synced "
+            "after each optimizer step, trl's importance-sampling correction on).",
             "choices": ["hf", "vllm"],
         },
     )
@@ -71,6 +73,30 @@ class MIGRGRPOConfig(GRPOConfig, MIGRModelPartsArguments):
             "the old/reference log-prob passes and the loss."
         },
     )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.generation_backend != "vllm":
+            return
+        unsupported = {
+            "vllm_mode='server'": self.vllm_mode != "colocate",
+            "vllm_enable_sleep_mode": self.vllm_enable_sleep_mode,
+            "vllm_tensor_parallel_size > 1": self.vllm_tensor_parallel_size != 1,
+        }
+        if any(unsupported.values()):
+            raise ValueError(
+                "generation_backend='vllm' runs vLLM colocated, one single-device worker beside each training "
+                f"process; it does not take {', '.join(name for name, set_ in unsupported.items() if set_)} "
+                "(lower vllm_gpu_memory_utilization to share the device)"
+            )
+
+    def vllm_engine_kwargs(self) -> dict[str, Any]:
+        """`build_engine("vllm", ...)` arguments: the worker's Python and the `vllm.LLM` arguments of trl's
+        colocated-vLLM fields (`vllm_gpu_memory_utilization`, `vllm_max_model_length`)."""
+        llm_kwargs: dict[str, Any] = {"gpu_memory_utilization": self.vllm_gpu_memory_utilization}
+        if self.vllm_max_model_length is not None:
+            llm_kwargs["max_model_len"] = self.vllm_max_model_length
+        return {"python": self.vllm_python, "llm_kwargs": llm_kwargs}
 
 
 __all__ = ["MIGRGRPOConfig"]

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from datasets import Dataset, IterableDataset
 from peft import PeftConfig
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 from transformers.utils import logging
 from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
@@ -45,6 +45,23 @@ MEDIA_KEYS = (
     "pixel_values_videos",
     "input_features",
 )
+
+# MIGR-Omni methods the trainer runs outside the model's `forward` (tower reuse, vLLM prompt embeddings): under
+# FSDP2 they must gather the root module's parameters first, as transformers' Trainer arranges for `generate`.
+FSDP_FORWARD_METHODS = ("get_vision_tower_states", "get_audio_tower_states", "embed_prompt")
+
+
+class FSDPForwardMethods(TrainerCallback):
+    """Registers `FSDP_FORWARD_METHODS` on the FSDP2 root once training has sharded the model (no-op without FSDP2)."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if not hasattr(model, "_get_fsdp_state"):  # not sharded by FSDP2 (transformers' test too)
+            return
+        from torch.distributed.fsdp import register_fsdp_forward_method
+
+        for name in FSDP_FORWARD_METHODS:
+            if name not in vars(model):  # the registered wrapper is an instance attribute: register once
+                register_fsdp_forward_method(model, name)
 
 
 class TowerPassCounter:
@@ -170,7 +187,7 @@ class MIGRGRPOTrainer(GRPOTrainer):
             **kwargs,
         )
         if generation_engine is None:
-            engine_kwargs = {"python": args.vllm_python} if args.generation_backend == "vllm" else {}
+            engine_kwargs = args.vllm_engine_kwargs() if args.generation_backend == "vllm" else {}
             generation_engine = build_engine(args.generation_backend, self.model, processing_class, **engine_kwargs)
         self.generation_engine = generation_engine
         if generation_engine.name != "hf":
@@ -179,6 +196,7 @@ class MIGRGRPOTrainer(GRPOTrainer):
             self.use_vllm = True
             self.vllm_generation = _EngineWeightSync(self)
             self._last_loaded_step = -1
+        self.add_callback(FSDPForwardMethods())
         self.tower_passes = TowerPassCounter([self.model] + ([self.ref_model] if self.ref_model is not None else []))
         self._generation_batch: PromptBatch | None = None
         self._forward_media: dict[str, torch.Tensor] | None = None
@@ -214,20 +232,24 @@ class MIGRGRPOTrainer(GRPOTrainer):
         device = self.accelerator.device
         inputs = {name: encoded[name].to(device) for name in ("input_ids", "attention_mask", "gate_input_ids", "gate_attention_mask")}
         if self.args.reuse_tower_states:
-            base = migr_base_model(self.accelerator.unwrap_model(self.model))
             with torch.no_grad():
-                inputs.update(self._tower_states(base, encoded, device))
+                inputs.update(self._tower_states(self.accelerator.unwrap_model(self.model), encoded, device))
         else:
             inputs.update({k: encoded[k].to(device) for k in ("pixel_values_videos", "input_features") if k in encoded})
         return PromptBatch(inputs=inputs, prompt_ids=prompt_ids, rows=keys, chats=[chats[k] for k in keys])
 
-    def _tower_states(self, base, encoded, device: torch.device) -> dict[str, torch.Tensor]:
-        """Frozen-tower outputs per distinct prompt; rows of prompts without that modality stay zero (never read)."""
+    def _tower_states(self, model, encoded, device: torch.device) -> dict[str, torch.Tensor]:
+        """Frozen-tower outputs per distinct prompt; rows of prompts without that modality stay zero (never read).
+
+        The towers run through `model`'s own `get_*_tower_states` methods, which FSDP2 gathers parameters for
+        (`FSDP_FORWARD_METHODS`), not through its submodules, whose parameters may be sharded.
+        """
         states = {}
+        base = migr_base_model(model)
         config = base.config
         for name, raw, token_id, encode in (
-            ("vision_tower_states", "pixel_values_videos", config.video_token_id, base.get_vision_tower_states),
-            ("audio_tower_states", "input_features", config.audio_token_id, base.get_audio_tower_states),
+            ("vision_tower_states", "pixel_values_videos", config.video_token_id, model.get_vision_tower_states),
+            ("audio_tower_states", "input_features", config.audio_token_id, model.get_audio_tower_states),
         ):
             if raw not in encoded:
                 continue
@@ -239,11 +261,16 @@ class MIGRGRPOTrainer(GRPOTrainer):
 
     @contextlib.contextmanager
     def _media_of(self, media: dict[str, torch.Tensor], batch: PromptBatch | None = None) -> Iterator[None]:
-        """Give the rows' media to trl's log-prob passes (and the batch to the rollout) for one trl call.
+        """Bind the media of exactly the rows of one trl call (and, for generation, their prompt batch) for the call.
 
-        trl 1.16 has no argument that carries non-image inputs into `_get_per_token_logps_and_entropies`, so the
-        media of exactly the rows of the call are bound for its duration and checked against its row count.
+        The media travel with the rows in the batch dict (`MEDIA_KEYS`, shuffled and split by trl with the other
+        columns). trl 1.16 has no argument that carries non-image inputs from `_generate_and_score_completions` /
+        `_compute_loss` to `_get_per_token_logps_and_entropies` (it forwards `pixel_values`, `image_grid_thw` and
+        other image fields only) or to `rollout_func` (prompts only), so they are bound here for that one call:
+        the forward checks the row count, a binding never nests, and nothing stays bound after the call or an error.
         """
+        if self._forward_media is not None or self._generation_batch is not None:
+            raise RuntimeError("media of an earlier trl call are still bound")
         self._forward_media, self._generation_batch = media, batch
         try:
             yield

@@ -285,6 +285,28 @@ class MIGROmniPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
 
+    def save_pretrained(self, save_directory, *args, state_dict: dict | None = None, **kwargs):
+        """[`PreTrainedModel.save_pretrained`], also for a model FSDP2 has sharded.
+
+        FSDP2 swaps a sharded module's class for a subclass of `FSDPModule` and it defined in torch, and transformers
+        5.24 would then copy torch's module as the remote code and name it in `auto_map`. A sharded model saves its
+        full state dict (gathered here unless given) as its own class.
+        """
+        if not hasattr(self, "_get_fsdp_state"):  # not sharded by FSDP2 (transformers' test too)
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        sharded_class = type(self)
+        own_class = next(cls for cls in sharded_class.__mro__ if not hasattr(cls, "_get_fsdp_state"))
+        if state_dict is None:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            state_dict = get_model_state_dict(self, options=options)
+        self.__class__ = own_class
+        try:
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            self.__class__ = sharded_class
+
 
 class MIGROmniModel(MIGROmniPreTrainedModel):
     """Towers, projectors, instruction gate and the Qwen2 `language_model`, without the LM head.
@@ -296,6 +318,10 @@ class MIGROmniModel(MIGROmniPreTrainedModel):
     def __init__(self, config: MIGROmniConfig):
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
+        # Only an inner layer's hidden states are read: SigLIP's pooling head (kept for the checkpoint layout, as in
+        # HumanOmni) never runs. Besides the compute, its nn.MultiheadAttention reads `out_proj.weight` without
+        # calling `out_proj`, which DeepSpeed ZeRO-3 would leave partitioned.
+        self.vision_tower.use_head = False
         self.audio_tower = WhisperEncoder(config.audio_config)
         if config.uses_instruction_gate:
             self.video_projector = MIGROmniVideoProjector(config)
@@ -562,6 +588,14 @@ class MIGROmniForCausalLM(MIGROmniPreTrainedModel, GenerationMixin):
 
     def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
         self.lm_head = new_embeddings
+
+    def get_vision_tower_states(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        """[`MIGROmniModel.get_vision_tower_states`]."""
+        return self.model.get_vision_tower_states(pixel_values_videos)
+
+    def get_audio_tower_states(self, input_features: torch.Tensor) -> torch.Tensor:
+        """[`MIGROmniModel.get_audio_tower_states`]."""
+        return self.model.get_audio_tower_states(input_features)
 
     def get_video_features(self, *args, **kwargs) -> torch.Tensor:
         return self.model.get_video_features(*args, **kwargs)
