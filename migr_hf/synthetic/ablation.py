@@ -46,7 +46,8 @@ METRIC_TITLES = {
 }
 SYNTHETIC_NOTE = (
     "Everything here is synthetic: rendered cartoon faces and {speech} audio with a known dominant modality, a "
-    "small MIGR-Omni whose towers got a short warm-up on the corpus (standing in for SigLIP/Whisper pretraining), "
+    "small MIGR-Omni whose towers were pretrained on generated faces and voices (standing in for SigLIP/Whisper "
+    "pretraining), "
     "and the offline lexicon classifier as judge. The numbers check that the pipeline learns and that Modality "
     "Importance recovers the dominant modality; they are not the paper's results."
 )
