@@ -162,21 +162,13 @@ def predict_clip_folder(args: argparse.Namespace, path: Path) -> Path:
     missing = [flag for flag in ("labels", "model", "label_set") if getattr(args, flag) is None]
     if missing:
         raise ValueError(f"--clips needs {', '.join('--' + flag.replace('_', '-') for flag in missing)}")
-    import torch
-
-    from ..apps.inference import EmotionReasoner, write_predictions
+    from ..apps.inference import write_predictions
     from ..data.readers import read_labeled_clips
+    from .infer import load_reasoner
 
     records = read_labeled_clips(args.clips, args.labels, args.label_set)
     if not records:
         raise ValueError(f"{args.labels}: no labelled clip of {args.clips}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    reasoner = EmotionReasoner.from_pretrained(
-        args.model,
-        device=device,
-        label_set=args.label_set,
-        max_new_tokens=args.max_new_tokens,
-        generation_backend=args.generation_backend,
-    )
+    reasoner = load_reasoner(args)
     with reasoner.engine:
         return write_predictions(reasoner, records, path, mode=args.mode, batch_size=args.batch_size)

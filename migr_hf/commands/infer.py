@@ -61,6 +61,22 @@ def _path_problems(model: str, clips: list[str]) -> tuple[str | None, dict[str, 
     return model_problem, clip_problems
 
 
+def load_reasoner(args: argparse.Namespace):
+    """The `EmotionReasoner` of the `--model`, `--device` (default: CUDA when present), `--label-set`,
+    `--max-new-tokens` and `--generation-backend` flags (shared by `infer` and `evaluate --clips`)."""
+    import torch
+
+    from ..apps.inference import EmotionReasoner
+
+    return EmotionReasoner.from_pretrained(
+        args.model,
+        device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        label_set=args.label_set,
+        max_new_tokens=args.max_new_tokens,
+        generation_backend=args.generation_backend,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every clip; each gets its result or its error, and the exit status is 1 when any clip failed."""
     model_problem, clip_problems = _path_problems(args.model, args.clips)
@@ -69,18 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if model_problem or len(clip_problems) == len(args.clips):
         return 2
 
-    import torch
+    from ..apps.inference import ClipError
 
-    from ..apps.inference import ClipError, EmotionReasoner
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    reasoner = EmotionReasoner.from_pretrained(
-        args.model,
-        device=device,
-        label_set=args.label_set,
-        max_new_tokens=args.max_new_tokens,
-        generation_backend=args.generation_backend,
-    )
+    reasoner = load_reasoner(args)
     usable = [clip for clip in args.clips if clip not in clip_problems]
     results = dict(zip(usable, reasoner(usable, mode=args.mode, batch_size=args.batch_size)))
     failed = 0
