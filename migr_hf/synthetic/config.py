@@ -28,8 +28,9 @@ class BenchmarkConfig:
     """Every size, learning rate and trainable part of the benchmark pipeline.
 
     Stages: tower warm-up (`warmup_*`, standing in for SigLIP/Whisper pretraining: each tower with a linear
-    head learns the emotion its modality clearly shows, from generated faces and voices that are not corpus clips), base recognition training (`base_*`: answer-only targets with
-    random audio-only / visual-only / audio-visual inputs), Modality Importance (`mi_*`), MI-ordered SFT
+    head learns the emotion its modality clearly shows, from generated faces and voices that are not corpus
+    clips), base recognition training (`base_*`: answer-only targets with random audio-only / visual-only /
+    audio-visual inputs), Modality Importance (`mi_*`), MI-ordered SFT
     (`sft_*`) and GRPO (`grpo_*`). `train_*` name the parts that train in the base, SFT and GRPO stages.
     """
 

@@ -224,7 +224,11 @@ def _pretraining_emotion(rng: np.random.Generator, faint_share: float, weak_inte
 
 
 def render_face_images(
-    rng: np.random.Generator, count: int, size: int, faint_share: float = 0.2, weak_intensity: float = 0.35
+    rng: np.random.Generator,
+    count: int,
+    size: int,
+    faint_share: float = 0.2,
+    weak_intensity: float = CorpusSpec.weak_intensity,
 ) -> tuple[list[np.ndarray], list[str]]:
     """`count` single `(size, size, 3)` face frames, fresh from the corpus's style distribution, and the emotion
     each shows clearly (`shown_emotion`: a faint expression, drawn with probability `faint_share`, is ``neutral``).
@@ -241,7 +245,11 @@ def render_face_images(
 
 
 def synthesize_voices(
-    rng: np.random.Generator, count: int, duration_s: float, faint_share: float = 0.2, weak_intensity: float = 0.35
+    rng: np.random.Generator,
+    count: int,
+    duration_s: float,
+    faint_share: float = 0.2,
+    weak_intensity: float = CorpusSpec.weak_intensity,
 ) -> tuple[list[np.ndarray], list[str]]:
     """`count` `(duration_s * 16000,)` waveforms of fresh speakers saying a sentence of the pool in an emotion's
     voice, and the emotion each clearly shows (a faint voice, drawn with probability `faint_share`, is ``neutral``).

@@ -34,7 +34,7 @@ from ..data.jsonl import JsonlStore, atomic_write_text
 from .ablation import SYNTHETIC_NOTE
 from .config import BenchmarkConfig
 from .corpus import DOMINANT_MODALITIES, make_synthetic_corpus
-from .pipeline import ArmRun, BaseRun, prepare_base, run_arm
+from .pipeline import ArmRun, BaseRun, prepare_base, reward_curves, run_arm
 
 ARM = "migr_sft_rewards"
 MI_OUTCOMES = ("audio", "visual", "both", "undetermined")
@@ -74,7 +74,7 @@ def quickstart_summary(
         "mi_agreement_by_part": base.mi_agreement,
         "warmup": base.warmup,
         "by_dominant": arm.by_dominant,
-        "reward_curves": arm.to_dict()["reward_curves"],
+        "reward_curves": reward_curves(arm.grpo_log),
         "builds": arm.builds,
         "timings": {**base.timings, **arm.timings},
         "speech": speech,
@@ -89,7 +89,7 @@ def plot_training(arm: ArmRun, path: Path) -> Path:
     if sft:
         left.plot(*zip(*sft), marker="o", markersize=3)
     left.set(title="MI-ordered SFT", xlabel="step", ylabel="loss")
-    for name, points in arm.to_dict()["reward_curves"].items():
+    for name, points in reward_curves(arm.grpo_log).items():
         right.plot(*zip(*points), marker="o", label=name)
     right.set(title="GRPO with the MIGR rewards", xlabel="step", ylabel="mean reward")
     if right.get_legend_handles_labels()[0]:

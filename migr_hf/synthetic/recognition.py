@@ -186,12 +186,16 @@ def warm_up_towers(
 
     def face_batches() -> Any:
         for _ in range(config.warmup_vision_steps):
-            images, labels = render_face_images(rng, config.warmup_vision_batch_size, config.image_size)
+            images, labels = render_face_images(
+                rng, config.warmup_vision_batch_size, config.image_size, weak_intensity=config.corpus.weak_intensity
+            )
             pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"][:, None]
             yield pixels, torch.tensor([classes[label] for label in labels])
 
     def voice_batches() -> Any:
-        waveforms, labels = synthesize_voices(rng, config.warmup_audio_clips, config.audio_seconds)
+        waveforms, labels = synthesize_voices(
+            rng, config.warmup_audio_clips, config.audio_seconds, weak_intensity=config.corpus.weak_intensity
+        )
         mels = processor.feature_extractor(
             waveforms, sampling_rate=processor.feature_extractor.sampling_rate, return_tensors="pt"
         )["input_features"]
