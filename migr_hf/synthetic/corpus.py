@@ -93,7 +93,7 @@ class CorpusSpec:
     """
 
     num_dfew: int = 500
-    num_emer: int = 100
+    num_emer: int = 300
     seed: int = 0
     dominant_weights: tuple[float, float, float] = (0.4, 0.4, 0.2)
     neutral_share: float = 0.15
