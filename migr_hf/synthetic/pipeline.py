@@ -297,7 +297,7 @@ def run_arm(
             per_device_train_batch_size=config.sft_batch_size,
             train_vision_tower=False,
             train_audio_tower=False,
-            train_projectors=config.train_projectors,
+            train_projectors=config.finetune_projectors,
             train_language_model=config.train_language_model,
             **trainer_args(config),
         )
@@ -334,6 +334,7 @@ def run_arm(
                 emotion_classifier="offline",  # the corpus's sentences are scored by the lexicon, offline
                 train_vision_tower=False,
                 train_audio_tower=False,
+                train_projectors=config.finetune_projectors,
                 **{**trainer_args(config), "logging_steps": 1},
             )
             trainer = MIGRGRPOTrainer(str(final), args=args, train_dataset=grpo_data.dataset["train"])
