@@ -9,6 +9,7 @@ that stops parsing answers), not only when a stage crashes.
 import json
 
 from datasets import load_dataset
+from safetensors.torch import load_file
 
 from migr_hf.cli import main
 
@@ -52,4 +53,11 @@ def test_quickstart_reduced_learns_and_reports(tmp_path, capsys):
     assert sft_rows == summary["builds"]["sft"]["rows"] > 0
     for image in ("training.png", "migr_sft_rewards/evaluation/confusion_matrix.png"):
         assert (output / image).read_bytes()[:4] == b"\x89PNG"
-    assert (output / "migr_sft_rewards" / "grpo-model" / "model.safetensors").is_file()
+    # SFT and GRPO train the language model and keep the base model's towers and projectors (finetune_projectors=False).
+    base_weights = load_file(output / "base" / "base-model" / "model.safetensors")
+    final_weights = load_file(output / "migr_sft_rewards" / "grpo-model" / "model.safetensors")
+    kept = [n for n in base_weights if "projector" in n or "vision_tower" in n or "audio_tower" in n]
+    trained = [n for n in base_weights if "language_model" in n]
+    assert kept and trained and set(base_weights) == set(final_weights)
+    assert all(base_weights[n].equal(final_weights[n]) for n in kept)
+    assert not all(base_weights[n].equal(final_weights[n]) for n in trained)

@@ -86,7 +86,7 @@ class BenchmarkConfig:
     @classmethod
     def quickstart(cls) -> BenchmarkConfig:
         """The reduced single arm of `migr-hf quickstart` (target: at most 8 minutes on 2 CPU cores)."""
-        return cls(corpus=CorpusSpec(num_dfew=250, num_emer=50), base_steps=150, grpo_steps=6)
+        return cls(corpus=CorpusSpec(num_dfew=250, num_emer=150), base_steps=150, grpo_steps=6)
 
     @classmethod
     def ci(cls) -> BenchmarkConfig:
