@@ -263,6 +263,17 @@ def split_by_dominant(report: Mapping[str, Any], predictions: Sequence[Mapping[s
     return result
 
 
+def finetuned_parts(config: BenchmarkConfig) -> dict[str, bool]:
+    """The `MIGRModelPartsArguments` of SFT and GRPO: the towers stay frozen, the projectors train only with
+    `config.finetune_projectors`."""
+    return dict(
+        train_vision_tower=False,
+        train_audio_tower=False,
+        train_projectors=config.finetune_projectors,
+        train_language_model=config.train_language_model,
+    )
+
+
 def run_arm(
     arm: str, directory: str | os.PathLike, corpus: SyntheticCorpus, base: BaseRun, config: BenchmarkConfig
 ) -> ArmRun:
@@ -295,10 +306,7 @@ def run_arm(
             learning_rate=config.sft_learning_rate,
             warmup_ratio=0.05,
             per_device_train_batch_size=config.sft_batch_size,
-            train_vision_tower=False,
-            train_audio_tower=False,
-            train_projectors=config.finetune_projectors,
-            train_language_model=config.train_language_model,
+            **finetuned_parts(config),
             **trainer_args(config),
         )
         processor = AutoProcessor.from_pretrained(base.model_dir)
@@ -332,9 +340,7 @@ def run_arm(
                 temperature=config.grpo_temperature,
                 reward_names=ARM_REWARDS[arm],
                 emotion_classifier="offline",  # the corpus's sentences are scored by the lexicon, offline
-                train_vision_tower=False,
-                train_audio_tower=False,
-                train_projectors=config.finetune_projectors,
+                **finetuned_parts(config),
                 **{**trainer_args(config), "logging_steps": 1},
             )
             trainer = MIGRGRPOTrainer(str(final), args=args, train_dataset=grpo_data.dataset["train"])
