@@ -6,7 +6,8 @@ accelerate 1.16 turns FSDP on only for accelerator devices: in CPU processes its
 model is wrapped in DDP whatever the config says. torch's FSDP2 (`fully_shard`) itself runs on CPU over gloo, so
 this script promotes the state to FSDP with the plugin accelerate built from the launched config (DeepSpeed needs
 no help: its CPU accelerator runs over gloo). Then it runs the GRPO entry point, and each rank ends by writing
-`rank-<R>.json` (steps, distributed type, FSDP-wrapped modules, clips through the towers) to $RANK_REPORT_DIR.
+`rank-<R>.json` (steps, distributed type, FSDP-wrapped modules, clips through the towers, whether the entry point
+destroyed the process group) to $RANK_REPORT_DIR.
 """
 
 import json
@@ -40,5 +41,7 @@ if __name__ == "__main__":
         "fsdp_modules": sum(isinstance(module, FSDPModule) for module in trainer.model.modules()),
         "vision_tower_clips": counts["vision"],
         "audio_tower_clips": counts["audio"],
+        "process_group_destroyed": not dist.is_initialized(),
     }
-    Path(os.environ["RANK_REPORT_DIR"], f"rank-{dist.get_rank()}.json").write_text(json.dumps(report))
+    rank = trainer.accelerator.process_index
+    Path(os.environ["RANK_REPORT_DIR"], f"rank-{rank}.json").write_text(json.dumps(report))

@@ -410,6 +410,8 @@ def test_shipped_config_runs_grpo_on_two_cpu_processes(config, tiny_checkpoint, 
         assert (rank["fsdp_modules"] > 1) == (config == "fsdp"), rank
         # one prompt per rank and step: the towers ran once for it, never in the policy or reference forwards
         assert rank["vision_tower_clips"] == rank["audio_tower_clips"] == 2, rank
+        # torn down by the entry point, not left to interpreter exit (where gloo can abort)
+        assert rank["process_group_destroyed"], rank
     saved_files = {path.name for path in output_dir.iterdir()}
     assert "model.safetensors" in saved_files and "modeling_migr_omni.py" in saved_files
     assert not any(name.startswith("_fsdp") for name in saved_files), saved_files

@@ -90,13 +90,18 @@ STAGES = {"sft": (MIGRSFTConfig, run_sft), "grpo": (MIGRGRPOConfig, run_grpo)}
 
 
 def main(stage: str, argv: Sequence[str] | None = None):
-    """Parse `argv` (default: the command line) for `stage` ("sft" or "grpo") and run it."""
+    """Parse `argv` (default: the command line) for `stage` ("sft" or "grpo"), run it and, once every process has
+    finished, destroy the process group: a gloo process left to interpreter teardown can abort (SIGABRT,
+    "terminate called without an active exception") while another rank is still saving."""
     config_class, run = STAGES[stage]
     parser = TrlParser((ScriptArguments, config_class, ModelConfig), prog=f"migr-hf {stage}")
     script_args, training_args, model_args = parser.parse_args_and_config(
         args=list(argv) if argv is not None else sys.argv[1:]
     )
-    return run(script_args, training_args, model_args)
+    trainer = run(script_args, training_args, model_args)
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+    return trainer
 
 
 __all__ = ["load_training_data", "main", "run_grpo", "run_sft"]
