@@ -116,6 +116,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.output}: {len(mi)} sample(s) with MI ({', '.join(f'{k}={v}' for k, v in counts.items())})")
     if len(failures):
         print(f"process {state.process_index}: {len(failures)} failure(s) in {failures.path}")
-    state.wait_for_everyone()
     state.end_training()  # destroys the process group before interpreter teardown, where gloo can abort
     return 0
