@@ -214,6 +214,10 @@ def shown_emotion(row: Mapping[str, Any], modality: str) -> str:
     return row[modality] if row[f"{modality}_intensity"] >= 1 else "neutral"
 
 
+# share of non-neutral tower-pretraining faces and voices drawn faint (shown as ``neutral``)
+PRETRAINING_FAINT_SHARE = 0.2
+
+
 def _pretraining_emotion(rng: np.random.Generator, faint_share: float, weak_intensity: float) -> tuple[str, float, str]:
     """A uniformly drawn emotion, its intensity (`weak_intensity` with probability `faint_share` for a non-neutral
     one, else full) and the emotion it clearly shows (``neutral`` when faint)."""
@@ -227,7 +231,7 @@ def render_face_images(
     rng: np.random.Generator,
     count: int,
     size: int,
-    faint_share: float = 0.2,
+    faint_share: float = PRETRAINING_FAINT_SHARE,
     weak_intensity: float = CorpusSpec.weak_intensity,
 ) -> tuple[list[np.ndarray], list[str]]:
     """`count` single `(size, size, 3)` face frames, fresh from the corpus's style distribution, and the emotion
@@ -248,7 +252,7 @@ def synthesize_voices(
     rng: np.random.Generator,
     count: int,
     duration_s: float,
-    faint_share: float = 0.2,
+    faint_share: float = PRETRAINING_FAINT_SHARE,
     weak_intensity: float = CorpusSpec.weak_intensity,
 ) -> tuple[list[np.ndarray], list[str]]:
     """`count` `(duration_s * 16000,)` waveforms of fresh speakers saying a sentence of the pool in an emotion's
